@@ -1,0 +1,60 @@
+"""Exceptions and the "did you mean" helper shared by the config, catalog and CLI."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+
+class RestorekitError(Exception):
+    """Base class of restorekit's user-facing errors."""
+
+
+class ConfigError(RestorekitError, ValueError):
+    """A YAML configuration (or component options) is invalid. The message names the
+    offending key path and, where possible, the nearest valid spelling."""
+
+
+class UnknownComponentError(ConfigError, KeyError):
+    """A component name is not in the catalog."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class PipelineError(RestorekitError, ValueError):
+    """Components that cannot work together (a missing provided piece, a bad mix)."""
+
+
+class PluginError(RestorekitError, RuntimeError):
+    """A plugin failed to load or registered something invalid."""
+
+
+class InputError(RestorekitError, ValueError):
+    """An input image, kernel or file has the wrong shape, dtype or content."""
+
+
+def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """Nearest candidates to ``word`` (difflib ratio ≥ 0.5), best first.
+
+    Also matches on the part after a namespace dot, so ``"neuman"`` finds
+    ``"nrknet.neumann"``.
+    """
+    cands = list(dict.fromkeys(candidates))
+    scored: dict[str, float] = {}
+    for cand in cands:
+        tails = {cand, cand.rsplit(".", 1)[-1]}
+        score = max(difflib.SequenceMatcher(None, word.lower(), t.lower()).ratio() for t in tails)
+        if score >= 0.5:
+            scored[cand] = score
+    return sorted(scored, key=lambda c: -scored[c])[:n]
+
+
+def suggestion_text(word: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` or ``""``."""
+    near = did_you_mean(word, candidates)
+    if not near:
+        return ""
+    if len(near) == 1:
+        return f"; did you mean '{near[0]}'?"
+    return "; did you mean " + " or ".join(f"'{c}'" for c in near) + "?"

@@ -1,0 +1,1 @@
+"""restorekit.kernels: Triton kernels with PyTorch references and a dispatcher."""

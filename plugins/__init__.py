@@ -1,0 +1,1 @@
+"""restorekit plugins (each sub-package is registered through its own entry point)."""

@@ -1,0 +1,3 @@
+"""standard.losses components (filled in by their modules)."""
+
+COMPONENTS: dict[str, type] = {}

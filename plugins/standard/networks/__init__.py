@@ -1,0 +1,4 @@
+"""standard encoders and decoders."""
+
+ENCODERS: dict[str, type] = {}
+DECODERS: dict[str, type] = {}

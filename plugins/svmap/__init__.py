@@ -1,0 +1,15 @@
+"""The ``svmap`` plugin: learned spatially-variant MAP deblurring with IRLS (SVMAP) and the
+classical non-blind solvers it is compared with (Levin et al. 2007 IRLS, Krishnan–Fergus
+2009 HQS).
+
+Registered through the ``restorekit`` entry point ``svmap``.
+"""
+
+from __future__ import annotations
+
+from restorekit import hookimpl
+
+
+@hookimpl
+def register_decoders(register) -> None:
+    """Decoders are added here by their modules as they land."""
