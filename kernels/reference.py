@@ -1,0 +1,368 @@
+"""Pure-PyTorch reference implementations of the restorekit kernels.
+
+These functions define the semantics that the Triton kernels (``kernels/triton_*.py``)
+must reproduce. They are autograd-differentiable, device-agnostic (CPU/CUDA) and work in
+any floating dtype. See ``specs/operators_and_kernels.md`` §3, §5, §6 and
+``specs/nrknet.md`` §1.
+
+Conventions:
+
+* tensors are ``(B, C, H, W)``;
+* "correlate" means ``F.conv2d`` semantics, ``y(p) = Σ_q k(q) x(p + q)``;
+* ``reflect`` is PyTorch's reflect (edge not repeated, ``[c b | a b c]``), which equals
+  SciPy's ``mirror`` mode.
+
+This module imports neither the core nor the plugins (package layering rule), so shape
+errors are plain :class:`ValueError` with a message naming the fix.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "pixel_filter_adjoint",
+    "pixel_filter_apply",
+    "reflect_pad1_adjoint",
+    "rkr_apply",
+    "rkr_apply_adjoint",
+    "separable_conv3_reflect",
+    "separable_conv3_transpose",
+]
+
+
+# ---------------------------------------------------------------------------------------
+# input checks
+# ---------------------------------------------------------------------------------------
+
+
+def _check_image(x: Tensor, name: str = "x") -> None:
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of shape (B, C, H, W), got {type(x).__name__}")
+    if x.dim() != 4:
+        raise ValueError(f"{name} must have shape (B, C, H, W), got shape {tuple(x.shape)}; add the missing batch/channel dimensions")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}; convert it with .float()")
+
+
+def _check_reflect_size(x: Tensor, name: str = "x") -> None:
+    if x.shape[-2] < 2 or x.shape[-1] < 2:
+        raise ValueError(
+            f"{name} has spatial size {tuple(x.shape[-2:])}; reflect padding by 1 needs H >= 2 and W >= 2"
+        )
+
+
+def _taps_for(taps: Tensor, channels: int, x: Tensor, name: str) -> Tensor:
+    """Check ``taps`` ``(C, 3)`` (or ``(1, 3)``, broadcast) and move it to ``x``'s dtype/device."""
+    if not isinstance(taps, Tensor) or taps.dim() != 2 or taps.shape[-1] != 3 or taps.shape[0] not in (1, channels):
+        shape = tuple(taps.shape) if isinstance(taps, Tensor) else type(taps).__name__
+        raise ValueError(f"{name} must have shape ({channels}, 3) (one 3-tap filter per channel), got {shape}")
+    if taps.device != x.device:
+        raise ValueError(f"{name} is on {taps.device} but the image is on {x.device}; move both to the same device")
+    return taps.to(dtype=x.dtype).expand(channels, 3)
+
+
+# ---------------------------------------------------------------------------------------
+# separable 3-tap depthwise convolution with reflect padding
+# ---------------------------------------------------------------------------------------
+
+
+def separable_conv3_reflect(x: Tensor, row_taps: Tensor, col_taps: Tensor) -> Tensor:
+    """One RKR recursion step ``A x``: reflect-pad by 1, then a separable 3×3 correlation.
+
+    ``y[b,c,i,j] = Σ_{u,v∈{0,1,2}} col[c,u] row[c,v] · P(x)[b,c,i+u,j+v]`` where ``P`` is
+    PyTorch reflect padding by 1 on all four sides (nrknet.md §1.2, eq. 5 of the paper:
+    a 1×3 row pass followed by a 3×1 column pass, each a valid correlation).
+
+    Args:
+        x: ``(B, C, H, W)``, ``H, W >= 2``.
+        row_taps: ``(C, 3)`` (or ``(1, 3)`` shared): taps of the 1×3 row (horizontal) pass.
+        col_taps: ``(C, 3)`` (or ``(1, 3)``): taps of the 3×1 column (vertical) pass.
+
+    Returns:
+        ``(B, C, H, W)``.
+    """
+    _check_image(x)
+    _check_reflect_size(x)
+    c = x.shape[1]
+    row = _taps_for(row_taps, c, x, "row_taps")
+    col = _taps_for(col_taps, c, x, "col_taps")
+    xp = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    y = F.conv2d(xp, row.reshape(c, 1, 1, 3), groups=c)  # (B, C, H+2, W)
+    return F.conv2d(y, col.reshape(c, 1, 3, 1), groups=c)  # (B, C, H, W)
+
+
+def reflect_pad1_adjoint(z: Tensor) -> Tensor:
+    """Adjoint of ``F.pad(·, (1, 1, 1, 1), mode="reflect")``: ``(B,C,H+2,W+2) → (B,C,H,W)``.
+
+    The centre is copied and each margin pixel is added back onto its mirror source
+    (padded row 0 ← row 1, padded row H+1 ← row H−2; same for columns). The row fold is
+    done over the full padded width first, so corners reach their doubly-mirrored source.
+    """
+    # rows
+    out = z[..., 1:-1, :].clone()
+    out[..., 1, :] += z[..., 0, :]
+    out[..., -2, :] += z[..., -1, :]
+    # columns
+    res = out[..., 1:-1].clone()
+    res[..., 1] += out[..., 0]
+    res[..., -2] += out[..., -1]
+    return res
+
+
+def separable_conv3_transpose(y: Tensor, row_taps: Tensor, col_taps: Tensor) -> Tensor:
+    """Adjoint (in ``x``) of :func:`separable_conv3_reflect`: ``Aᵀ = P_reflᵀ ∘ C_rowᵀ ∘ C_colᵀ``.
+
+    ``C_colᵀ`` and ``C_rowᵀ`` are the full (zero-padded) transposes of the valid
+    correlations (``conv_transpose2d``), ``P_reflᵀ`` is :func:`reflect_pad1_adjoint`
+    (nrknet.md §1.3).
+
+    Args:
+        y: ``(B, C, H, W)``.
+        row_taps, col_taps: ``(C, 3)`` or ``(1, 3)``.
+
+    Returns:
+        ``(B, C, H, W)``.
+    """
+    _check_image(y, "y")
+    _check_reflect_size(y, "y")
+    c = y.shape[1]
+    row = _taps_for(row_taps, c, y, "row_taps")
+    col = _taps_for(col_taps, c, y, "col_taps")
+    z = F.conv_transpose2d(y, col.reshape(c, 1, 3, 1), groups=c)  # (B, C, H+2, W)
+    z = F.conv_transpose2d(z, row.reshape(c, 1, 1, 3), groups=c)  # (B, C, H+2, W+2)
+    return reflect_pad1_adjoint(z)
+
+
+# ---------------------------------------------------------------------------------------
+# recursive kernel representation (RKR)
+# ---------------------------------------------------------------------------------------
+
+
+def _check_rkr_args(
+    x: Tensor, atoms: Tensor, gamma: Tensor, weight: Tensor | None, bias: Tensor | None, x_name: str
+) -> tuple[int, int]:
+    """Validate the RKR arguments; returns ``(R, C)``."""
+    _check_image(x, x_name)
+    _check_reflect_size(x, x_name)
+    if not isinstance(atoms, Tensor) or atoms.dim() != 3 or atoms.shape[-1] != 3:
+        shape = tuple(atoms.shape) if isinstance(atoms, Tensor) else type(atoms).__name__
+        raise ValueError(f"atoms must have shape (R, C, 3) (3 taps per recursion step and colour), got {shape}")
+    r_steps = atoms.shape[0]
+    _check_image(gamma, "gamma")
+    if gamma.shape[1] != r_steps + 1:
+        raise ValueError(
+            f"gamma has {gamma.shape[1]} channels but {r_steps} recursion steps need R+1 = {r_steps + 1} "
+            f"(one coefficient map per term B_0..B_R)"
+        )
+    if gamma.shape[-2:] != x.shape[-2:]:
+        raise ValueError(
+            f"gamma has spatial size {tuple(gamma.shape[-2:])} but the image has {tuple(x.shape[-2:])}; "
+            f"give one coefficient map per pixel (resize gamma or pick the matching scale)"
+        )
+    if gamma.shape[0] not in (1, x.shape[0]):
+        raise ValueError(f"gamma has batch size {gamma.shape[0]}, expected 1 or {x.shape[0]} (the image batch)")
+    for name, t in (("atoms", atoms), ("gamma", gamma), ("weight", weight), ("bias", bias)):
+        if t is not None and t.device != x.device:
+            raise ValueError(f"{name} is on {t.device} but {x_name} is on {x.device}; move them to the same device")
+    return r_steps, atoms.shape[1]
+
+
+def _check_weight(weight: Tensor, bias: Tensor | None, c_in: int, r_steps: int) -> int:
+    if weight.dim() == 4 and weight.shape[-2:] == (1, 1):  # accept a 1×1 conv weight
+        weight = weight[..., 0, 0]
+    if weight.dim() != 2 or weight.shape[1] != c_in * (r_steps + 1):
+        raise ValueError(
+            f"weight must have shape (C_out, C*(R+1)) = (C_out, {c_in * (r_steps + 1)}) "
+            f"(kernel-major, colour-minor columns), got {tuple(weight.shape)}"
+        )
+    if bias is not None and (bias.dim() != 1 or bias.shape[0] != weight.shape[0]):
+        raise ValueError(f"bias must have shape ({weight.shape[0]},) (one per output channel), got {tuple(bias.shape)}")
+    return weight.shape[0]
+
+
+def rkr_apply(
+    x: Tensor,
+    atoms: Tensor,
+    gamma: Tensor,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+) -> Tensor:
+    """The RKR operator (NRKNet paper eq. 4/11; official ``FullRKR`` + ``SumLayer``).
+
+    Recursion (nrknet.md §1.2): ``B_0 = x``, ``B_r = A_r B_{r−1}`` with
+    ``A_r = separable_conv3_reflect(·, atoms[r−1], atoms[r−1])`` (reflect pad at every step).
+
+    * ``weight is None``: ``y[:, c] = Σ_r γ_r ⊙ B_r[:, c]`` (plain sum, paper eq. 4);
+    * otherwise ``y[:, o] = Σ_{r,c'} W[o, C·r + c'] · γ_r ⊙ B_r[:, c'] + b[o]``
+      (1×1 mixing over the kernel-major, colour-minor stack; affine when ``bias`` is given).
+
+    The stack is never materialised: each term is mixed into the accumulator as soon as
+    it is computed (the result is identical to concat → repeat-interleave → multiply →
+    1×1 conv of the official code).
+
+    Args:
+        x: ``(B, C, H, W)``, ``H, W >= 2``.
+        atoms: ``(R, C, 3)`` (or ``(R, 1, 3)`` shared by colours): taps of step ``r``, used
+            for both the row and the column pass.
+        gamma: ``(B or 1, R+1, H, W)``: coefficient of each term, shared by colours.
+        weight: ``None`` or ``(C_out, C·(R+1))`` (a ``(C_out, C·(R+1), 1, 1)`` conv weight
+            is accepted too).
+        bias: ``None`` or ``(C_out,)``; only used with ``weight``.
+
+    Returns:
+        ``(B, C, H, W)`` without ``weight``, ``(B, C_out, H, W)`` with it.
+    """
+    r_steps, _ = _check_rkr_args(x, atoms, gamma, weight, bias, "x")
+    c = x.shape[1]
+    if atoms.shape[1] not in (1, c):
+        raise ValueError(f"atoms have {atoms.shape[1]} colour rows but x has {c} channels; use (R, {c}, 3) or (R, 1, 3)")
+    atoms = atoms.to(dtype=x.dtype)
+    gamma = gamma.to(dtype=x.dtype)
+    if weight is None:
+        if bias is not None:
+            raise ValueError("bias is only used together with weight (the plain sum has no bias); pass weight too")
+        y = gamma[:, :1] * x
+        b_r = x
+        for r in range(1, r_steps + 1):
+            b_r = separable_conv3_reflect(b_r, atoms[r - 1], atoms[r - 1])
+            y = y + gamma[:, r : r + 1] * b_r
+        return y
+    c_out = _check_weight(weight, bias, c, r_steps)
+    w = weight.reshape(c_out, r_steps + 1, c).to(dtype=x.dtype)  # [o, r, c']
+    y = torch.einsum("oc,bchw->bohw", w[:, 0], gamma[:, :1] * x)
+    b_r = x
+    for r in range(1, r_steps + 1):
+        b_r = separable_conv3_reflect(b_r, atoms[r - 1], atoms[r - 1])
+        y = y + torch.einsum("oc,bchw->bohw", w[:, r], gamma[:, r : r + 1] * b_r)
+    if bias is not None:
+        y = y + bias.to(dtype=x.dtype).reshape(1, c_out, 1, 1)
+    return y
+
+
+def rkr_apply_adjoint(
+    r: Tensor,
+    atoms: Tensor,
+    gamma: Tensor,
+    weight: Tensor | None = None,
+) -> Tensor:
+    """Adjoint in ``x`` of the linear part of :func:`rkr_apply` (nrknet.md §1.3).
+
+    ``D_linᵀ r = Σ_j B_jᵀ(γ_j ⊙ (Wᵀ r)_j)`` evaluated by the backward Horner recursion
+    ``s_R = γ_R ⊙ ρ_R``, ``s_{j−1} = γ_{j−1} ⊙ ρ_{j−1} + A_jᵀ s_j``, result ``s_0``, where
+    ``ρ_j = (Wᵀ r)_j`` (the colour block of term ``j``; ``ρ_j = r`` for the plain sum) and
+    ``A_jᵀ`` is :func:`separable_conv3_transpose`. Same cost as the forward pass.
+
+    Args:
+        r: ``(B, C_out, H, W)`` (``(B, C, H, W)`` when ``weight is None``).
+        atoms: ``(R, C, 3)`` or ``(R, 1, 3)``.
+        gamma: ``(B or 1, R+1, H, W)``.
+        weight: ``None`` or ``(C_out, C·(R+1))``; ``C`` is inferred from it.
+
+    Returns:
+        ``(B, C, H, W)``.
+    """
+    r_steps, c_atoms = _check_rkr_args(r, atoms, gamma, weight, None, "r")
+    atoms = atoms.to(dtype=r.dtype)
+    gamma = gamma.to(dtype=r.dtype)
+    if weight is None:
+        rho = [r] * (r_steps + 1)
+        c = r.shape[1]
+    else:
+        if weight.dim() == 4:
+            weight = weight[..., 0, 0]
+        if weight.dim() != 2 or weight.shape[1] % (r_steps + 1) != 0:
+            raise ValueError(
+                f"weight must have shape (C_out, C*(R+1)) with R+1 = {r_steps + 1}, got {tuple(weight.shape)}"
+            )
+        c = weight.shape[1] // (r_steps + 1)
+        _check_weight(weight, None, c, r_steps)
+        if weight.shape[0] != r.shape[1]:
+            raise ValueError(f"r has {r.shape[1]} channels but weight has {weight.shape[0]} output channels")
+        w = weight.reshape(weight.shape[0], r_steps + 1, c).to(dtype=r.dtype)
+        rho = [torch.einsum("oc,bohw->bchw", w[:, j], r) for j in range(r_steps + 1)]
+    if c_atoms not in (1, c):
+        raise ValueError(f"atoms have {c_atoms} colour rows but the input space has {c} channels")
+    s = gamma[:, r_steps : r_steps + 1] * rho[r_steps]
+    for j in range(r_steps, 0, -1):
+        s = gamma[:, j - 1 : j] * rho[j - 1] + separable_conv3_transpose(s, atoms[j - 1], atoms[j - 1])
+    return s
+
+
+# ---------------------------------------------------------------------------------------
+# per-pixel spatially variant filters (gather / output side) and their adjoint
+# ---------------------------------------------------------------------------------------
+
+
+def _check_filters(x: Tensor, filters: Tensor, x_name: str) -> int:
+    """Validate ``filters`` ``(B or 1, Cf, s*s, H, W)``; returns ``s``."""
+    _check_image(x, x_name)
+    if not isinstance(filters, Tensor) or filters.dim() != 5:
+        shape = tuple(filters.shape) if isinstance(filters, Tensor) else type(filters).__name__
+        raise ValueError(f"filters must have shape (B, Cf, s*s, H, W), got {shape}")
+    b, c, h, w = x.shape
+    fb, fc, ss, fh, fw = filters.shape
+    s = int(round(ss**0.5))
+    if s * s != ss or s % 2 == 0:
+        raise ValueError(f"filters have {ss} taps per pixel; expected s*s with s odd (9, 25, 49, …)")
+    if fc not in (1, c):
+        raise ValueError(f"filters have Cf = {fc} channels; expected 1 (shared) or {c} (one per image channel)")
+    if (fh, fw) != (h, w):
+        raise ValueError(f"filters have spatial size {(fh, fw)} but {x_name} has {(h, w)}; give one filter per pixel")
+    if fb not in (1, b):
+        raise ValueError(f"filters have batch size {fb}, expected 1 or {b}")
+    if filters.device != x.device:
+        raise ValueError(f"filters are on {filters.device} but {x_name} is on {x.device}; move them to the same device")
+    return s
+
+
+def pixel_filter_apply(x: Tensor, filters: Tensor, convolution: bool = False) -> Tensor:
+    """Per-pixel filters, gather form (operators_and_kernels.md §3), zero padding.
+
+    ``y[b,ch,i,j] = Σ_{u,v} f[b,cf,u·s+v,i,j] · x[b,ch,i+u−c,j+v−c]`` with ``c = s//2``
+    (``cf = ch`` or 0 when shared); ``convolution=True`` flips the taps (``u → s−1−u``,
+    ``v → s−1−v``), i.e. ``y(p) = Σ_q f_p(q) x(p − q)``.
+    Implemented as zero pad → ``F.unfold`` ``(B, C·s², HW)`` → multiply → sum over s².
+
+    Args:
+        x: ``(B, C, H, W)``.
+        filters: ``(B or 1, Cf, s·s, H, W)``, ``Cf ∈ {1, C}``, ``s`` odd.
+        convolution: flip the taps (true convolution).
+
+    Returns:
+        ``(B, C, H, W)``.
+    """
+    s = _check_filters(x, filters, "x")
+    b, ch, h, w = x.shape
+    taps = filters.to(dtype=x.dtype)
+    if convolution:
+        taps = taps.flip(2)
+    cols = F.unfold(x, kernel_size=s, padding=s // 2).reshape(b, ch, s * s, h, w)
+    return (cols * taps).sum(dim=2)
+
+
+def pixel_filter_adjoint(y: Tensor, filters: Tensor, convolution: bool = False) -> Tensor:
+    """Exact adjoint in ``x`` of :func:`pixel_filter_apply` (scatter / input side).
+
+    ``xᵀ = crop(fold(y ⊙ f))``: multiply ``y`` by each pixel's taps, ``F.fold`` sums the
+    overlapping patches onto the zero-padded canvas, and the padding is cropped off.
+
+    Args:
+        y: ``(B, C, H, W)``.
+        filters: ``(B or 1, Cf, s·s, H, W)``.
+        convolution: as in :func:`pixel_filter_apply`.
+
+    Returns:
+        ``(B, C, H, W)``.
+    """
+    s = _check_filters(y, filters, "y")
+    b, ch, h, w = y.shape
+    taps = filters.to(dtype=y.dtype)
+    if convolution:
+        taps = taps.flip(2)
+    cols = (y.unsqueeze(2) * taps).reshape(b, ch * s * s, h * w)
+    pad = s // 2
+    canvas = F.fold(cols, output_size=(h + 2 * pad, w + 2 * pad), kernel_size=s)
+    return canvas[..., pad : pad + h, pad : pad + w]
