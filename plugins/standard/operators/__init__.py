@@ -1,3 +1,11 @@
-"""standard.operators components (filled in by their modules)."""
+"""standard.operators components: uniform/product convolution and per-pixel filters."""
 
-COMPONENTS: dict[str, type] = {}
+from .convolution import Convolution
+from .spatially_variant_filter import SpatiallyVariantFilter
+
+COMPONENTS: dict[str, type] = {
+    "convolution": Convolution,
+    "spatially_variant_filter": SpatiallyVariantFilter,
+}
+
+__all__ = ["COMPONENTS", "Convolution", "SpatiallyVariantFilter"]
