@@ -1,4 +1,11 @@
-"""standard encoders and decoders."""
+"""standard encoders and decoders: short name → class (registered as ``standard.<name>``)."""
 
-ENCODERS: dict[str, type] = {}
-DECODERS: dict[str, type] = {}
+from __future__ import annotations
+
+from .simple_encoder import SimpleEncoder
+from .unet import UNet
+
+ENCODERS: dict[str, type] = {"simple_encoder": SimpleEncoder}
+DECODERS: dict[str, type] = {"unet": UNet}
+
+__all__ = ["DECODERS", "ENCODERS", "SimpleEncoder", "UNet"]
