@@ -15,3 +15,26 @@ def register_operators(register) -> None:
     from .rkr import RecursiveKernelOperator
 
     register("rkr", RecursiveKernelOperator)
+
+
+@hookimpl
+def register_blur_estimators(register) -> None:
+    from .coefficients import RKRCoefficientEstimator
+
+    register("coefficients", RKRCoefficientEstimator)
+
+
+@hookimpl
+def register_decoders(register) -> None:
+    from .neumann import CrossScaleNeumannDecoder
+
+    register("neumann", CrossScaleNeumannDecoder)
+
+
+@hookimpl
+def register_losses(register) -> None:
+    from .prediction_loss import MultiScalePredictionLoss
+    from .reblur_loss import ReblurLoss
+
+    register("multiscale", MultiScalePredictionLoss)
+    register("reblur", ReblurLoss)
