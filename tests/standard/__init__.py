@@ -1,0 +1,1 @@
+"""Tests of the standard plugin: losses, simple_encoder, unet."""
