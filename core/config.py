@@ -335,3 +335,5 @@ def dump_yaml(config: Mapping[str, Any]) -> str:
 
 def kind_of_model_key(key: str) -> str:
     return normalise_kind(MODEL_KEYS[key])
+
+from .engine import settings as _engine_settings  # noqa: E402,F401  registers the train section

@@ -1,0 +1,443 @@
+"""The :class:`Trainer`: runs the ``train:`` section of a pipeline YAML.
+
+One *iteration* is one optimiser step over ``train.grad_accum`` forward/backward passes of
+one global batch each. Per step (``L`` the weighted sum of the stage's active losses)::
+
+    for each micro-batch:  backward(scale · L / grad_accum)     # forward under autocast
+    unscale, clip ‖g‖₂ ≤ grad_clip, optimiser step (Adam/AdamW), lr schedule step, EMA update
+
+Mixed precision: the pipeline's forward runs under :func:`torch.autocast` (bf16 or fp16;
+operators with ``amp_safe = False`` switch it off themselves); the losses run in float32
+on a float32 copy of the output, so no loss ever sees a bf16/fp16 tensor.
+
+Checkpoints (rank 0, atomic, see :mod:`.checkpoint`) carry everything needed to continue
+bit-exactly on the CPU: weights, optimiser, schedule, scaler, EMA, the Python/NumPy/torch
+RNG states, the data position and the iteration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from ..config import dump_yaml, resolve_config
+from ..errors import ConfigError
+from ..pipeline import Pipeline, build_pipeline
+from ..plugin_host import get_host
+from . import checkpoint as ckpt
+from . import distributed
+from .data_stream import BatchStream, default_collate, split_indices, to_device
+from .ema import EMA
+from .logging import RunLogger
+from .optim import build_optimizer, build_scheduler
+from .settings import TrainSettings
+from .stages import Freezer, StagePlan, plan_stages
+
+Callback = Callable[["Trainer"], None]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def to_float32(obj: Any) -> Any:
+    """A copy of ``obj`` with every bf16/fp16 tensor cast to float32 (dataclasses, lists, dicts)."""
+    if isinstance(obj, Tensor):
+        return obj.float() if obj.dtype in (torch.float16, torch.bfloat16) else obj
+    if isinstance(obj, nn.Module):
+        return obj
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return type(obj)(**{f.name: to_float32(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init})
+    if isinstance(obj, dict):
+        return {k: to_float32(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_float32(v) for v in obj)
+    return obj
+
+
+def rng_state(device: torch.device) -> dict[str, Any]:
+    """Python, NumPy and torch RNG states, in a form ``torch.load(weights_only=True)`` accepts."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]), int(np_state[3]), float(np_state[4])),
+        "torch": torch.get_rng_state(),
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any], device: torch.device) -> None:
+    random.setstate(_as_tuple(state["python"]))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
+    torch.set_rng_state(state["torch"].cpu())
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+
+
+def _as_tuple(x: Any) -> Any:
+    return tuple(_as_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+class Trainer:
+    """Trains a pipeline from its YAML (a path or a dict).
+
+    Args:
+        config: pipeline YAML path or mapping (with ``model``, ``losses``, ``data``, ``train``).
+        overrides: dotted overrides (``["train.lr=1e-4"]``).
+        out_dir: run directory: ``checkpoints/``, ``tensorboard/``, ``metrics.jsonl``,
+            ``config.yaml`` and the final ``model.safetensors``.
+        resume: ``None``, ``"auto"`` (newest complete checkpoint in ``out_dir``) or a path.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (under torchrun: the local rank's GPU).
+        train_dataset, val_dataset: datasets to use instead of building them from ``data:``.
+        stop_after: stop (with a checkpoint) once this global iteration is reached, e.g. to
+            split a long run into jobs; ``--resume auto`` continues it.
+        callbacks: called as ``cb(trainer)`` after every iteration (tests, custom logging).
+        progress: show the tqdm bar (rank 0).
+    """
+
+    def __init__(
+        self,
+        config: str | Path | Mapping[str, Any],
+        overrides: list[str] | Mapping[str, Any] | None = None,
+        out_dir: str | Path = "runs/train",
+        resume: str | None = None,
+        device: str = "auto",
+        train_dataset: Dataset | None = None,
+        val_dataset: Dataset | None = None,
+        stop_after: int | None = None,
+        callbacks: list[Callback] | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.config = resolve_config(config, overrides)
+        self.settings = TrainSettings.from_config(self.config.get("train"))
+        self.out_dir = Path(out_dir)
+        self.dist = distributed.setup(device)
+        self.device = self.dist.device
+        s = self.settings
+        if s.batch_size % self.dist.world_size:
+            raise ConfigError(
+                f"train.batch_size={s.batch_size} is the global batch and must be divisible by the "
+                f"{self.dist.world_size} processes; change it or --nproc-per-node"
+            )
+        if s.amp == "fp16" and self.device.type == "cpu":
+            raise ConfigError("train.amp: fp16 needs CUDA; use amp: bf16 (or off) on the CPU")
+        if s.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+        seed_everything(s.seed)
+        self.pipeline: Pipeline = build_pipeline(self.config).to(self.device)
+        self.stages = s.effective_stages()
+        self.plans: list[StagePlan] = plan_stages(self.pipeline, self.stages)
+        self.total_iterations = self.plans[-1].end
+        self.stop_after = stop_after
+        self.callbacks = list(callbacks or [])
+        self.progress = progress
+        self.per_rank_batch = s.batch_size // self.dist.world_size
+        self.train_dataset = train_dataset if train_dataset is not None else self._build_dataset("train")
+        self.val_dataset = val_dataset if val_dataset is not None else self._build_dataset("val", required=False)
+        self.freezer = Freezer(self.pipeline)
+        self.ema = EMA(self.pipeline, s.ema) if s.ema is not None else None
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=s.amp == "fp16")
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: torch.optim.lr_scheduler.LambdaLR | None = None
+        self.model: nn.Module = self.pipeline
+        self.stage: StagePlan | None = None
+        self.iteration = 0
+        self.last_loss: float | None = None
+        self.last_val: dict[str, float] = {}
+        self.history: list[dict[str, float]] = []
+        self.stream = BatchStream(
+            self.train_dataset, self.per_rank_batch, self.dist, s.seed, s.num_workers, default_collate()
+        )
+        self.resumed_from = ckpt.resolve_resume(resume, self.checkpoint_root) if resume is not None else None
+        if self.resumed_from is not None:
+            self._load(self.resumed_from)
+
+    # -- set-up helpers ------------------------------------------------------------------------
+    @property
+    def checkpoint_root(self) -> Path:
+        return self.out_dir / "checkpoints"
+
+    def _build_dataset(self, split: str, required: bool = True) -> Dataset | None:
+        data_cfg = self.config.get("data")
+        if not data_cfg or data_cfg.get(split) is None:
+            if required:
+                raise ConfigError(
+                    f"data.{split}: training needs a '{split}' dataset in the data: section "
+                    f"(e.g. data: {{{split}: {{type: synthetic, root: images/}}}})"
+                )
+            return None
+        from restorekit.data import build_dataset  # engine → data is a core → core import
+
+        return build_dataset(data_cfg, split, self.settings.seed)
+
+    def _plan_at(self, iteration: int) -> StagePlan:
+        for plan in self.plans:
+            if plan.start <= iteration < plan.end:
+                return plan
+        return self.plans[-1]
+
+    def _enter_stage(self, plan: StagePlan) -> None:
+        """Freeze/unfreeze, (re)build the optimiser if needed, restart the schedule, wrap DDP."""
+        s = self.settings
+        self.freezer.apply(plan.settings, f"train.stages[{plan.index}]")
+        if not any(p.requires_grad for p in self.pipeline.parameters()):
+            raise ConfigError(f"train.stages[{plan.index}] ({plan.settings.name}): no parameter is trainable; check trainable/frozen")
+        if self.optimizer is None or plan.settings.reset_optimizer:
+            self.optimizer = build_optimizer(self.pipeline.parameters(), s, float(plan.settings.lr))  # type: ignore[arg-type]
+        self.scheduler = build_scheduler(self.optimizer, int(plan.settings.iterations), float(plan.settings.lr), s)  # type: ignore[arg-type]
+        self.stage = plan
+        if self.dist.distributed:
+            self.model = self.pipeline  # drop the previous wrapper (its hooks go with it)
+            self.model = DistributedDataParallel(
+                self.pipeline,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=s.find_unused_parameters,
+            )
+        self.freezer.set_mode(True)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        assert self.optimizer is not None and self.scheduler is not None and self.stage is not None
+        sched = self.scheduler.state_dict()
+        sched["lr_lambdas"] = [None] * len(sched.get("lr_lambdas", []))  # closed form, rebuilt from the config
+        return {
+            "iteration": self.iteration,
+            "stage": self.stage.index,
+            "data": self.stream.position(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": sched,
+            "scaler": self.scaler.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "rng": rng_state(self.device),
+            "world_size": self.dist.world_size,
+        }
+
+    def save_checkpoint(self) -> Path | None:
+        """Write ``checkpoints/iter_<n>`` (rank 0) and wait for it on every rank."""
+        path = None
+        if self.dist.is_main:
+            plugins = {n: p.version for n, p in get_host().plugins.items() if p.status == "ok"}
+            path = ckpt.write_checkpoint(
+                self.checkpoint_root,
+                self.iteration,
+                ckpt.plain_state_dict(self.pipeline),
+                self.state_dict(),
+                self.config,
+                plugins,
+                ema_weights=ckpt.plain_state_dict(self.ema.module) if self.ema is not None else None,
+            )
+            if self.settings.keep_checkpoints is not None:
+                ckpt.prune(self.checkpoint_root, self.settings.keep_checkpoints)
+        distributed.barrier(self.dist)
+        return path
+
+    def _load(self, path: Path) -> None:
+        weights, state, _ = ckpt.load_checkpoint(path, "cpu")
+        self.pipeline.load_state_dict(weights, strict=True)
+        self.iteration = int(state["iteration"])
+        self._enter_stage(self.plans[int(state["stage"])])
+        assert self.optimizer is not None and self.scheduler is not None
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.stream.epoch = int(state["data"]["epoch"])
+        self.stream.index = int(state["data"]["index"])
+        set_rng_state(state["rng"], self.device)
+
+    # -- one step ------------------------------------------------------------------------------
+    def _autocast(self) -> torch.autocast:
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.settings.amp)
+        return torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+    def _forward_loss(self, batch: Mapping[str, Any]) -> tuple[Tensor, dict[str, Tensor], Any]:
+        with self._autocast():
+            output = self.model(batch)
+        with torch.autocast(self.device.type, enabled=False):
+            output32 = to_float32(output)
+            assert self.stage is not None
+            total, parts = self.pipeline.loss(output32, batch, active=self.stage.losses)
+        return total, parts, output32
+
+    def train_step(self) -> tuple[float, dict[str, float], Mapping[str, Any], Any]:
+        """One optimiser step; returns (loss, loss parts, last batch, last output)."""
+        s = self.settings
+        assert self.optimizer is not None and self.scheduler is not None
+        loss_sum = torch.zeros((), device=self.device)
+        parts_sum: dict[str, Tensor] = {}
+        batch: Mapping[str, Any] = {}
+        output: Any = None
+        for micro in range(s.grad_accum):
+            batch = to_device(next(self.stream), self.device)
+            sync = micro == s.grad_accum - 1 or not isinstance(self.model, DistributedDataParallel)
+            context = self.model.no_sync() if not sync else _nullcontext()  # type: ignore[operator]
+            with context:
+                total, parts, output = self._forward_loss(batch)
+                self.scaler.scale(total / s.grad_accum).backward()
+            loss_sum += total.detach() / s.grad_accum
+            for k, v in parts.items():
+                parts_sum[k] = parts_sum.get(k, torch.zeros((), device=self.device)) + v.float() / s.grad_accum
+        if s.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_([p for p in self.pipeline.parameters() if p.grad is not None], s.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.pipeline)
+        return loss_sum, parts_sum, batch, output  # type: ignore[return-value]
+
+    # -- validation ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Mean metrics (``compute_metrics``, e.g. PSNR/SSIM) over the validation set, all ranks."""
+        if self.val_dataset is None:
+            return {}
+        from restorekit.metrics import compute_metrics
+
+        protocol: Any = self.config.get("eval") or "default"  # the eval: section, or the default protocol
+        model = self.ema.module if self.ema is not None else self.pipeline
+        model.eval()
+        if hasattr(self.val_dataset, "set_epoch"):
+            self.val_dataset.set_epoch(0)
+        subset = Subset(self.val_dataset, list(split_indices(len(self.val_dataset), self.dist)))  # type: ignore[arg-type]
+        loader = DataLoader(
+            subset,
+            batch_size=self.per_rank_batch,
+            collate_fn=default_collate(),
+            num_workers=0,
+            generator=torch.Generator().manual_seed(self.settings.seed),  # never touch the global RNG
+        )
+        sums: dict[str, Tensor] = {}
+        count = torch.zeros((), device=self.device, dtype=torch.float64)
+        for batch in loader:
+            batch = to_device(batch, self.device)
+            with self._autocast():
+                restored = model(batch).restored
+            values = compute_metrics(restored.float(), batch["sharp"].float(), protocol=protocol)
+            for name, v in values.items():
+                sums[name] = sums.get(name, torch.zeros((), device=self.device, dtype=torch.float64)) + v.double().sum()
+            count += restored.shape[0]
+        names = sorted(sums)
+        packed = torch.stack([sums[n] for n in names] + [count]) if names else count[None]
+        packed = distributed.all_reduce_sum(packed, self.dist)
+        total = float(packed[-1])
+        self.freezer.set_mode(True)
+        return {n: float(packed[i]) / max(total, 1.0) for i, n in enumerate(names)}
+
+    # -- the loop ------------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        """Train to the end (or ``stop_after``); returns a summary."""
+        s = self.settings
+        end = self.total_iterations if self.stop_after is None else min(self.total_iterations, self.stop_after)
+        main = self.dist.is_main
+        if main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / "config.yaml").write_text(dump_yaml(self.config), encoding="utf-8")
+        logger = RunLogger(self.out_dir, self.total_iterations, self.iteration, enabled=main, progress=self.progress)
+        if self.resumed_from is not None:
+            logger.message(f"resumed from {self.resumed_from} at iteration {self.iteration}")
+        saved_at = -1
+        try:
+            while self.iteration < end:
+                plan = self._plan_at(self.iteration)
+                if self.stage is None or plan.index != self.stage.index:
+                    self._enter_stage(plan)
+                    logger.message(f"stage {plan.index} '{plan.settings.name}': iterations {plan.start}..{plan.end}")
+                lr = self.optimizer.param_groups[0]["lr"]  # type: ignore[union-attr]
+                loss, parts, batch, output = self.train_step()
+                self.iteration += 1
+                it = self.iteration
+                if s.log_every and (it % s.log_every == 0 or it == end):
+                    reduced = distributed.all_reduce_mean(torch.stack([loss, *parts.values()]).float(), self.dist)
+                    self.last_loss = float(reduced[0])
+                    if not np.isfinite(self.last_loss):
+                        raise FloatingPointError(
+                            f"the training loss became {self.last_loss} at iteration {it}; lower train.lr, "
+                            f"set train.grad_clip, or use amp: off"
+                        )
+                    values = {"loss": self.last_loss, "lr": lr, **{f"loss/{k}": float(v) for k, v in zip(parts, reduced[1:])}}
+                    self.history.append({"iteration": it, **values})
+                    logger.scalars(it, values)
+                    logger.step({"loss": self.last_loss, "lr": lr})
+                else:
+                    logger.step({})
+                if main and s.image_every and it % s.image_every == 0:
+                    logger.images(it, batch["blurry"], output.restored, batch.get("sharp"), output.estimate.map)
+                if s.val_every and it % s.val_every == 0 and it != end:
+                    self._validate_and_log(logger)
+                if s.checkpoint_every and it % s.checkpoint_every == 0 and it != end:
+                    self.save_checkpoint()
+                    saved_at = it
+                for cb in self.callbacks:
+                    cb(self)
+            if self.iteration > 0 and (s.val_every or self.iteration == self.total_iterations):
+                self._validate_and_log(logger)
+            path = None
+            if saved_at != self.iteration and self.stage is not None:
+                path = self.save_checkpoint()
+            if self.iteration >= self.total_iterations and main:
+                final = self.ema.module if self.ema is not None else self.pipeline
+                ckpt.write_weights(self.out_dir / "model.safetensors", ckpt.plain_state_dict(final), {"format": "pt"})
+        finally:
+            logger.close()
+        return {
+            "iteration": self.iteration,
+            "loss": self.last_loss,
+            "val": dict(self.last_val),
+            "checkpoint": path,
+            "rank": self.dist.rank,
+        }
+
+    def _validate_and_log(self, logger: RunLogger) -> None:
+        values = self.validate()
+        if values:
+            self.last_val = values
+            logger.scalars(self.iteration, values, kind="val")
+            logger.message(f"iteration {self.iteration}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
+
+    def close(self) -> None:
+        distributed.cleanup(self.dist)
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def train(
+    config: str | Path | Mapping[str, Any],
+    overrides: list[str] | Mapping[str, Any] | None = None,
+    out_dir: str | Path = "runs/train",
+    resume: str | None = None,
+    device: str = "auto",
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Build a :class:`Trainer`, run it, release the process group; returns the summary."""
+    trainer = Trainer(config, overrides, out_dir=out_dir, resume=resume, device=device, **kwargs)
+    try:
+        return trainer.fit()
+    finally:
+        trainer.close()
