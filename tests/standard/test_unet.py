@@ -153,3 +153,13 @@ def test_cuda() -> None:
     assert out.restored.device.type == "cuda"
     cpu = net.cpu()(image.cpu(), None, BlurEstimate(map=torch.rand(1, 1, 4, 4)), None)
     assert cpu.restored.shape == out.restored.shape
+
+
+def test_parameter_count_matches_the_documented_architecture() -> None:
+    # width 4, depth 1, RGB, counted by hand from the class docstring:
+    # head 3·4·9+4 = 112; enc ResBlock(4) 2·(16·9+4) = 296; down 4·8·9+8 = 296; mid ResBlock(8) 2·(64·9+8) = 1168;
+    # up ConvT 8·4·4+4 = 132; fuse 8·4+4 = 36; dec ResBlock(4) 296; tail 4·3·9+3 = 111  → 2447
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(_unet(depth=1)) == 2447
+    assert count(_unet(depth=1, use_blur_map=True)) == 2447 + 1 * 4 * 9  # one more head input channel
+    assert count(_unet(depth=1, use_features=True)) == 2447 + (4 * 4 + 4) + (8 * 8 + 8)  # two 1×1 projections
