@@ -337,3 +337,5 @@ def kind_of_model_key(key: str) -> str:
     return normalise_kind(MODEL_KEYS[key])
 
 from .engine import settings as _engine_settings  # noqa: E402,F401  registers the train section
+from .data import settings as _data_settings  # noqa: E402,F401  registers the data section
+from .metrics import settings as _metrics_settings  # noqa: E402,F401  registers the eval section
