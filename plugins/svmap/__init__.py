@@ -12,4 +12,8 @@ from restorekit import hookimpl
 
 @hookimpl
 def register_decoders(register) -> None:
-    """Decoders are added here by their modules as they land."""
+    from .hqs import HQS
+    from .levin_irls import LevinIRLS
+
+    register("levin_irls", LevinIRLS)
+    register("hqs", HQS)

@@ -1,0 +1,292 @@
+"""Classical solvers of the svmap plugin: CG, free-boundary convolution, Levin 2007 IRLS,
+Krishnan–Fergus 2009 HQS and the Gaussian-prior initialisation.
+
+References are independent of the code under test: scipy convolutions, dense matrices
+assembled with numpy, ``numpy.linalg.solve``, brute-force grids, autograd, and the exact
+numbers of specs/svmap.md.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.ndimage import convolve
+from scipy.signal import convolve2d
+
+import restorekit
+from restorekit import BlurEstimate
+from restorekit.functional import conv2d
+from restorekit.plugins.svmap.cg import conjugate_gradient
+from restorekit.plugins.svmap.fourier import ValidConvolution, crop, free_boundary_padding, replicate_pad
+from restorekit.plugins.svmap.gaussian_init import gaussian_prior_deconv
+from restorekit.plugins.svmap.hqs import HQS, _grad_h, _grad_h_adjoint, _grad_v, _grad_v_adjoint, hqs_deconv
+from restorekit.plugins.svmap.levin_irls import LevinIRLS, LevinNormalOperator, derivative_filters, irls_weights
+from restorekit.plugins.svmap.shrinkage import beta_schedule, hyper_laplacian_shrink
+from restorekit.testing import check_decoder
+
+from ._data import levin_kernel, linear_blur_problem, psnr
+
+T = lambda a: torch.from_numpy(np.ascontiguousarray(a))[None, None]  # noqa: E731
+
+
+# --------------------------------------------------------------------------------------
+# free-boundary convolution
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ksize", [(5, 5), (6, 4), (3, 7)])
+def test_valid_convolution_matches_scipy_and_functional(ksize: tuple[int, int]) -> None:
+    rng = np.random.default_rng(1)
+    k = rng.random(ksize)
+    H, W = 12, 10
+    x = rng.standard_normal((H + ksize[0] - 1, W + ksize[1] - 1))
+    K = ValidConvolution(T(k), (H, W))
+    out = K(T(x))[0, 0].numpy()
+    np.testing.assert_allclose(out, convolve2d(x, k, mode="valid"), atol=1e-12)
+    ref = conv2d(T(x), T(k), boundary="valid", method="spatial")[0, 0].numpy()
+    np.testing.assert_allclose(out, ref, atol=1e-12)
+    # interior pixels of the image follow scipy.ndimage.convolve's centring
+    top, _, left, _ = free_boundary_padding(ksize)
+    full = convolve(x, k, mode="constant")
+    np.testing.assert_allclose(out[2:-2, 2:-2], full[top:top + H, left:left + W][2:-2, 2:-2], atol=1e-12)
+    # exact adjoint
+    u, v = torch.randn(1, 2, *K.domain_size, dtype=torch.float64), torch.randn(1, 2, H, W, dtype=torch.float64)
+    lhs, rhs = (K(u) * v).sum(), (u * K.adjoint(v)).sum()
+    assert float((lhs - rhs).abs() / (K(u).norm() * v.norm())) < 1e-10
+
+
+# --------------------------------------------------------------------------------------
+# conjugate gradient
+# --------------------------------------------------------------------------------------
+
+
+def test_cg_solves_spd_system_like_numpy() -> None:
+    rng = np.random.default_rng(0)
+    n = 12
+    Q = rng.standard_normal((n, n))
+    M = Q @ Q.T + n * np.eye(n)
+    b = rng.standard_normal(n)
+    Mt = torch.from_numpy(M)
+    apply = lambda x: (Mt @ x.reshape(-1)).reshape(x.shape)  # noqa: E731
+    res = conjugate_gradient(apply, torch.from_numpy(b).reshape(1, 1, 3, 4), iterations=n, track=True)
+    np.testing.assert_allclose(res.x.reshape(-1).numpy(), np.linalg.solve(M, b), rtol=1e-8, atol=1e-10)
+    assert len(res.residual_norms) == n + 1
+
+
+def _dense(apply, shape: tuple[int, int]) -> np.ndarray:
+    n = shape[0] * shape[1]
+    cols = []
+    for i in range(n):
+        e = torch.zeros(1, 1, *shape, dtype=torch.float64)
+        e.view(-1)[i] = 1.0
+        cols.append(apply(e).reshape(-1).numpy())
+    return np.stack(cols, axis=1)
+
+
+def _levin_reference_matrix(k: np.ndarray, shape: tuple[int, int], lam: float, weights: list[np.ndarray]) -> np.ndarray:
+    """KᵀK + λ Σ Gᵀ W G assembled column by column with scipy.signal.convolve2d."""
+    n = shape[0] * shape[1]
+    filters = [np.array([[1.0, -1.0]]), np.array([[1.0], [-1.0]]), np.array([[-1.0, 2.0, -1.0]]),
+               np.array([[-1.0], [2.0], [-1.0]]), np.array([[-1.0, 1.0], [1.0, -1.0]])]
+
+    def op(f: np.ndarray) -> np.ndarray:
+        rows = []
+        for i in range(n):
+            e = np.zeros(n)
+            e[i] = 1.0
+            rows.append(convolve2d(e.reshape(shape), f, mode="valid").reshape(-1))
+        return np.stack(rows, axis=1)
+
+    Km = op(k)
+    A = Km.T @ Km
+    for f, w in zip(filters, weights):
+        G = op(f)
+        A += lam * G.T @ np.diag(w.reshape(-1)) @ G
+    return A
+
+
+def test_levin_normal_operator_symmetric_and_equal_to_dense_reference() -> None:
+    rng = np.random.default_rng(3)
+    k = rng.random((5, 4))
+    k /= k.sum()
+    H, W = 6, 7
+    K = ValidConvolution(T(k), (H, W))
+    Nh, Nw = K.domain_size
+    x = rng.random((Nh, Nw))
+    filters = derivative_filters()
+    from restorekit.plugins.svmap.levin_irls import _valid_conv
+
+    weights = [irls_weights(_valid_conv(T(x), g), s) for _, g, s in filters]
+    lam = 0.01
+    A = LevinNormalOperator(K, lam, filters, weights)
+    u, v = torch.randn(1, 1, Nh, Nw, dtype=torch.float64), torch.randn(1, 1, Nh, Nw, dtype=torch.float64)
+    rel = float(((A(u) * v).sum() - (u * A(v)).sum()).abs() / ((A(u) * v).sum().abs()))
+    assert rel < 1e-10
+    dense = _dense(A, (Nh, Nw))
+    ref = _levin_reference_matrix(k, (Nh, Nw), lam, [w[0, 0].numpy() for w in weights])
+    np.testing.assert_allclose(dense, ref, atol=1e-12)
+
+    # CG on this system: A-norm error non-increasing, and converges to the dense solve
+    y = rng.random((H, W))
+    b = K.adjoint(T(y))
+    x_star = np.linalg.solve(ref, b.reshape(-1).numpy())
+    res = conjugate_gradient(A, b, x0=replicate_pad(T(y), K.margins), iterations=Nh * Nw, keep_iterates=True)
+    errs = [float((e.reshape(-1).numpy() - x_star) @ ref @ (e.reshape(-1).numpy() - x_star)) for e in res.iterates]
+    assert all(b_ <= a_ * (1 + 1e-9) + 1e-20 for a_, b_ in zip(errs, errs[1:]))
+    assert errs[-1] < 1e-12 * errs[0]
+    np.testing.assert_allclose(res.x.reshape(-1).numpy(), x_star, rtol=1e-6, atol=1e-8)
+
+
+def test_levin_irls_weight_values_from_spec() -> None:
+    small = torch.tensor([0.0, 0.005, -0.01], dtype=torch.float64)
+    assert torch.allclose(irls_weights(small, 1.0), torch.full_like(small, 0.1 * 0.01**-1.2))
+    assert abs(0.1 * 0.01**-1.2 - 25.12) < 0.005
+    assert torch.allclose(irls_weights(small, 0.25), torch.full_like(small, 6.2797), atol=1e-3)
+    assert float(irls_weights(torch.tensor([0.5], dtype=torch.float64), 1.0)) == pytest.approx(0.1 * 0.5**-1.2)
+
+
+# --------------------------------------------------------------------------------------
+# Krishnan–Fergus
+# --------------------------------------------------------------------------------------
+
+
+def test_beta_schedule() -> None:
+    betas = beta_schedule()
+    assert len(betas) == 6
+    assert betas[0] == 1.0 and betas[-1] == pytest.approx(181.02, abs=0.005)
+    assert betas[2] == pytest.approx(8.0)
+
+
+def _brute(v: float, beta: float, alpha: float) -> float:
+    u = abs(v)
+    grid = np.concatenate([np.arange(-u, u + 5e-6, 1e-5), [0.0]])
+    obj = np.abs(grid) ** alpha + 0.5 * beta * (grid - v) ** 2
+    return float(grid[np.argmin(obj)])
+
+
+@pytest.mark.parametrize("alpha", [0.5, 2.0 / 3.0, 0.8, 1.0])
+@pytest.mark.parametrize("beta", [1.0, 8.0, 181.02])
+def test_shrinkage_matches_brute_force(alpha: float, beta: float) -> None:
+    vs = np.array([-3.5, -1.1, -0.63, -0.31, -0.12, -0.05, 0.0, 0.02, 0.07, 0.2, 0.45, 0.77, 1.3, 2.0, 6.0])
+    w = hyper_laplacian_shrink(torch.from_numpy(vs), beta, alpha).numpy()
+    ref = np.array([_brute(v, beta, alpha) for v in vs])
+    np.testing.assert_allclose(w, ref, atol=1e-4)
+    # a clearly nonzero solution exists in the tested range (the test is not all zeros)
+    assert np.count_nonzero(ref) >= 3
+
+
+def test_finite_difference_adjoints() -> None:
+    u, v = torch.randn(2, 1, 7, 9, dtype=torch.float64), torch.randn(2, 1, 7, 9, dtype=torch.float64)
+    for D, Dt in ((_grad_h, _grad_h_adjoint), (_grad_v, _grad_v_adjoint)):
+        assert float(((D(u) * v).sum() - (u * Dt(v)).sum()).abs()) < 1e-10 * float(u.norm() * v.norm())
+
+
+def test_hqs_x_step_is_the_exact_minimiser() -> None:
+    """One HQS step from x0 minimises (λ/2)‖k⊛x − y‖² + (β/2)‖∇x − w(x0)‖² (autograd check)."""
+    torch.manual_seed(0)
+    y = torch.rand(1, 1, 16, 16, dtype=torch.float64)
+    k = torch.rand(1, 1, 5, 5, dtype=torch.float64)
+    k = k / k.sum()
+    x0 = torch.rand_like(y)
+    lam, beta, alpha = 50.0, 8.0, 0.5
+    x = hqs_deconv(y, k, lam=lam, alpha=alpha, betas=[beta], x0=x0).requires_grad_(True)
+    wh = hyper_laplacian_shrink(_grad_h(x0), beta, alpha)
+    wv = hyper_laplacian_shrink(_grad_v(x0), beta, alpha)
+    Kx = conv2d(x, k, boundary="circular", method="spatial")
+    energy = 0.5 * lam * ((Kx - y) ** 2).sum() + 0.5 * beta * (((_grad_h(x) - wh) ** 2).sum() + ((_grad_v(x) - wv) ** 2).sum())
+    (grad,) = torch.autograd.grad(energy, x)
+    assert float(grad.abs().max()) < 1e-8 * lam
+
+
+def test_gaussian_prior_init_inverts_circular_blur_at_lambda_zero() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.random((20, 24))
+    k1 = np.array([0.1, 0.8, 0.1])
+    k = np.outer(k1, np.array([0.15, 0.7, 0.15]))  # OTF bounded away from 0
+    y = convolve(x, k, mode="wrap")
+    rec = gaussian_prior_deconv(T(y), T(k), lam=0.0, pad=False)[0, 0].numpy()
+    assert np.linalg.norm(rec - x) / np.linalg.norm(x) < 1e-8
+    # with λ₀ > 0 it is the per-frequency formula of the spec
+    lam = 0.01
+    K = np.fft.fft2(np.roll(np.pad(k, ((0, 17), (0, 21))), (-1, -1), axis=(0, 1)))
+    Dx = np.fft.fft2(np.roll(np.pad([[1.0, -1.0]], ((0, 19), (0, 22))), (0, -1), axis=(0, 1)))
+    Dy = np.fft.fft2(np.roll(np.pad([[1.0], [-1.0]], ((0, 18), (0, 23))), (-1, 0), axis=(0, 1)))
+    ref = np.real(np.fft.ifft2(np.conj(K) * np.fft.fft2(y) / (np.abs(K) ** 2 + lam * (np.abs(Dx) ** 2 + np.abs(Dy) ** 2))))
+    np.testing.assert_allclose(gaussian_prior_deconv(T(y), T(k), lam=lam, pad=False)[0, 0].numpy(), ref, atol=1e-10)
+
+
+# --------------------------------------------------------------------------------------
+# end-to-end quality on Set3C × Levin kernels (σ = 2.55/255)
+# --------------------------------------------------------------------------------------
+
+
+def _restore(decoder, blurry: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    out = decoder(T(blurry).float(), None, BlurEstimate(kernel=T(kernel).float()), None)
+    return out.restored[0, 0].double().numpy()
+
+
+@pytest.mark.parametrize("name", ["levin_irls", "hqs"])
+def test_solvers_beat_blurry_and_gaussian_init_and_need_the_unflipped_kernel(name: str) -> None:
+    kernel = levin_kernel("k1")  # 19×19, asymmetric
+    assert np.abs(kernel - kernel[::-1, ::-1]).max() > 0.01
+    sharp, blurry = linear_blur_problem(kernel, size=80)
+    decoder = restorekit.create(f"svmap.{name}", **({"max_it": 100} if name == "levin_irls" else {}))
+    restored = _restore(decoder, blurry, kernel)
+    flipped = _restore(decoder, blurry, kernel[::-1, ::-1].copy())
+    init = crop(gaussian_prior_deconv(T(blurry), T(kernel)), free_boundary_padding(kernel.shape))[0, 0].numpy()
+    p_blurry, p_init, p_out, p_flip = psnr(blurry, sharp), psnr(init, sharp), psnr(restored, sharp), psnr(flipped, sharp)
+    assert p_out > p_blurry + 4.0, (p_out, p_blurry)
+    assert p_out > p_init + 3.0, (p_out, p_init)
+    assert p_out > p_flip + 3.0, (p_out, p_flip)
+
+
+def _levin_energy(x: np.ndarray, y: np.ndarray, k: np.ndarray, lam: float) -> float:
+    """Levin 2007 energy (spec §2) with scipy ``valid`` convolutions."""
+    rho = lambda z: float(np.sum(np.abs(z) ** 0.8))  # noqa: E731
+    first = [np.array([[1.0, -1.0]]), np.array([[1.0], [-1.0]])]
+    second = [np.array([[-1.0, 2.0, -1.0]]), np.array([[-1.0], [2.0], [-1.0]]), np.array([[-1.0, 1.0], [1.0, -1.0]])]
+    data = float(np.sum((convolve2d(x, k, mode="valid") - y) ** 2))
+    return data + lam * sum(rho(convolve2d(x, g, mode="valid")) for g in first) + 0.25 * lam * sum(
+        rho(convolve2d(x, g, mode="valid")) for g in second
+    )
+
+
+def test_levin_irls_iterations_lower_the_sparse_prior_energy() -> None:
+    kernel = levin_kernel("k3")  # 15×15
+    sharp, blurry = linear_blur_problem(kernel, size=64)
+    solver = LevinIRLS(max_it=100)
+    solutions, _ = solver.solve(T(blurry), T(kernel))
+    energies = [_levin_energy(x[0, 0].numpy(), blurry, kernel, solver.lam) for x in solutions]
+    assert len(energies) == 3
+    assert energies[1] < energies[0] and energies[2] < energies[0], energies
+
+
+# --------------------------------------------------------------------------------------
+# component contract and YAML pipelines
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["svmap.levin_irls", "svmap.hqs"])
+def test_decoder_conformance(name: str) -> None:
+    decoder = restorekit.create(name, **({"max_it": 10} if "levin" in name else {}))
+    check_decoder(decoder, torch.rand(2, 3, 20, 20))
+
+
+@pytest.mark.parametrize("name", ["levin_irls", "hqs"])
+def test_pipeline_yaml_runs(name: str) -> None:
+    from tests.conftest import ROOT
+
+    pipe = restorekit.load_pipeline(ROOT / "pipelines" / f"{name}.yaml", overrides=["model.decoder.clamp=false"])
+    blurry = torch.rand(1, 3, 24, 24)
+    out = pipe({"blurry": blurry, "kernel": torch.ones(1, 1, 5, 5)})
+    assert out.restored.shape == blurry.shape
+
+
+def test_missing_kernel_is_a_clear_error() -> None:
+    with pytest.raises(restorekit.InputError, match="given_kernel"):
+        LevinIRLS()(torch.rand(1, 1, 8, 8), None, BlurEstimate(), None)
+    with pytest.raises(restorekit.InputError, match="larger than the image"):
+        HQS()(torch.rand(1, 1, 8, 8), None, BlurEstimate(kernel=torch.ones(1, 1, 9, 9) / 81), None)
