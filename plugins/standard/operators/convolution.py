@@ -38,6 +38,10 @@ class Convolution(Operator):
       ``weighting: input`` gives ``y = Σ_k h_k ∗ (w_k ⊙ x)`` (columns sum to 1,
       deepinv ``SpaceVaryingBlur``).
 
+    ``requires`` is ``{"kernel|filters", "kernel|multipliers"}``: a blur estimate with a
+    ``kernel`` binds the uniform form, one with ``filters`` and ``multipliers`` extras the
+    product-convolution form.
+
     ``A_adjoint`` is the exact adjoint of either form (adjointness rel < 1e-10 in float64).
     Output shape is ``(B, C, H, W)``, or ``(B, C, H − h + 1, W − w + 1)`` for ``valid``.
 
@@ -51,7 +55,9 @@ class Convolution(Operator):
     """
 
     provides = frozenset({"operator"})
-    requires = frozenset({"kernel"})
+    # satisfied by a uniform ``kernel`` alone, or by ``filters`` and ``multipliers`` together
+    # (product-convolution); ``parameters_from`` picks ``kernel`` when both are available
+    requires = frozenset({"kernel|filters", "kernel|multipliers"})
 
     def __init__(
         self,
