@@ -12,6 +12,7 @@ draws from the global torch RNG (which is part of the checkpointed state).
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
@@ -41,6 +42,8 @@ def default_collate() -> Callable[[list[Any]], Any]:
         from restorekit.data import collate  # type: ignore[attr-defined]
     except ImportError:
         from torch.utils.data import default_collate as collate
+    if inspect.ismodule(collate):  # the data package without its __init__ re-export
+        collate = getattr(collate, "collate", None) or torch.utils.data.default_collate
     return collate
 
 

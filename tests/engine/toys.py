@@ -1,0 +1,94 @@
+"""Tiny test components and a synthetic paired dataset for the engine tests.
+
+``register_toys()`` adds the ``enginetest`` plugin (a chained decoder with sub-decoders, a
+loss on one intermediate) to the process-wide plugin host, the way an installed plugin is
+registered.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+from torch.utils.data import Dataset
+
+import restorekit
+from restorekit import BlurEstimate, Decoder, DecoderOutput, Features, Loss, Operator, PipelineOutput
+from restorekit.interfaces import Batch
+
+
+class ChainDecoder(Decoder):
+    """``x_s = x_{s-1} + conv_s(x_{s-1})`` for s = 1..n; intermediates ``[x_1, …, x_n]``."""
+
+    def __init__(self, n: int = 2, channels: int = 3) -> None:
+        super().__init__()
+        self.subdecoders = nn.ModuleList(nn.Conv2d(channels, channels, 3, padding=1) for _ in range(n))
+
+    def forward(self, image: Tensor, features: Features | None, estimate: BlurEstimate, operator: Operator | None) -> DecoderOutput:
+        x, outs = image, []
+        for sub in self.subdecoders:
+            x = x + sub(x)
+            outs.append(x)
+        return DecoderOutput(restored=x, intermediates=outs)
+
+
+class IntermediateL1(Loss):
+    """Mean |intermediates[index] − sharp|."""
+
+    requires = frozenset({"intermediates"})
+    batch_requires = frozenset({"sharp"})
+
+    def __init__(self, index: int = 0) -> None:
+        super().__init__()
+        self.index = index
+
+    def forward(self, output: PipelineOutput, batch: Batch) -> Tensor:
+        return (output.intermediates[self.index] - batch["sharp"]).abs().mean()
+
+
+def _register_decoders(register: Any) -> None:
+    register("chain", ChainDecoder)
+
+
+def _register_losses(register: Any) -> None:
+    register("intermediate_l1", IntermediateL1)
+
+
+def register_toys() -> None:
+    host = restorekit.get_host()
+    if "enginetest" in host.plugins:
+        return
+    module = type(sys)("enginetest_plugin")
+    module.register_decoders = restorekit.hookimpl(_register_decoders)  # type: ignore[attr-defined]
+    module.register_losses = restorekit.hookimpl(_register_losses)  # type: ignore[attr-defined]
+    host.register_plugin("enginetest", module, version="0.0.1")
+
+
+class BoxBlurPairs(Dataset):
+    """Smooth random images and their 3×3 box-blurred versions (+ small noise).
+
+    Deterministic in (seed, epoch, index) through a per-sample generator, like
+    ``restorekit.data`` datasets; ``set_epoch`` changes the noise.
+    """
+
+    def __init__(self, length: int = 32, size: int = 16, seed: int = 0) -> None:
+        self.length, self.size, self.seed, self.epoch = length, size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+        coarse = torch.rand(1, 3, self.size // 4, self.size // 4, generator=g)
+        sharp = F.interpolate(coarse, size=(self.size, self.size), mode="bilinear", align_corners=False)[0]
+        box = torch.full((3, 1, 3, 3), 1.0 / 9.0)
+        blurry = F.conv2d(F.pad(sharp[None], (1, 1, 1, 1), mode="circular"), box, groups=3)[0]
+        gn = torch.Generator().manual_seed((self.seed * 7919 + self.epoch) * 1_000_003 + index)
+        blurry = (blurry + 0.005 * torch.randn(blurry.shape, generator=gn)).clamp(0, 1)
+        return {"blurry": blurry, "sharp": sharp}
