@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 from .errors import RestorekitError
 
-BUILTIN_COMMAND_MODULES: tuple[str, ...] = ("restorekit.engine.commands",)
+BUILTIN_COMMAND_MODULES: tuple[str, ...] = ("restorekit.engine.commands", "restorekit.inference.commands")
 """Core modules that expose ``add_commands(cli: CommandRegistry)``."""
 
 
