@@ -77,7 +77,7 @@ def _pick(arrays: dict[str, Any], key: str | None, where: str) -> Any:
     if len(arrays) != 1:
         names = ", ".join(sorted(arrays)) or "none"
         raise InputError(
-            f"{where} holds {len(arrays)} arrays ({names}); name one with 'file{Path(where).suffix}:NAME' or key='NAME'"
+            f"{where} holds {len(arrays)} arrays ({names}); name one with '{Path(where).name}:NAME' or key='NAME'"
         )
     return next(iter(arrays.values()))
 
