@@ -220,6 +220,7 @@ def write_image(path: str | Path, image: Tensor, bits: int = 8, quality: int = 9
             fh.write(_encode(arr, suffix, quality, p))
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp creates 0600; use the usual file mode
         os.replace(tmp_name, p)
     except BaseException:
         try:
@@ -228,6 +229,12 @@ def write_image(path: str | Path, image: Tensor, bits: int = 8, quality: int = 9
             pass
         raise
     return p
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _encode(arr: np.ndarray, suffix: str, quality: int, path: Path) -> bytes:

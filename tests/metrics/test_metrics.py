@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,9 +12,10 @@ from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from restorekit import ConfigError, InputError
+from tests.conftest import shared_data
 from restorekit.metrics import compute_metrics, get_protocol, protocol_from_settings, psnr, ssim
 
-SET3C = Path("/work/shared/data/set3c")
+SET3C = shared_data() / "set3c"
 
 
 def _pair(seed: int = 0, shape: tuple[int, ...] = (2, 3, 24, 20)) -> tuple[torch.Tensor, torch.Tensor]:
