@@ -21,16 +21,20 @@ from restorekit.interfaces import Batch
 
 
 class ChainDecoder(Decoder):
-    """``x_s = x_{s-1} + conv_s(x_{s-1})`` for s = 1..n; intermediates ``[x_1, …, x_n]``."""
+    """``x_s = x_{s-1} + conv_s(dropout(x_{s-1}))`` for s = 1..n; intermediates ``[x_1, …, x_n]``.
 
-    def __init__(self, n: int = 2, channels: int = 3) -> None:
+    ``dropout`` > 0 makes training draw from the global torch RNG (resume tests need that).
+    """
+
+    def __init__(self, n: int = 2, channels: int = 3, dropout: float = 0.0) -> None:
         super().__init__()
         self.subdecoders = nn.ModuleList(nn.Conv2d(channels, channels, 3, padding=1) for _ in range(n))
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, image: Tensor, features: Features | None, estimate: BlurEstimate, operator: Operator | None) -> DecoderOutput:
         x, outs = image, []
         for sub in self.subdecoders:
-            x = x + sub(x)
+            x = x + sub(self.dropout(x))
             outs.append(x)
         return DecoderOutput(restored=x, intermediates=outs)
 
