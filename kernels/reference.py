@@ -18,7 +18,6 @@ errors are plain :class:`ValueError` with a message naming the fix.
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -90,8 +89,40 @@ def separable_conv3_reflect(x: Tensor, row_taps: Tensor, col_taps: Tensor) -> Te
     row = _taps_for(row_taps, c, x, "row_taps")
     col = _taps_for(col_taps, c, x, "col_taps")
     xp = F.pad(x, (1, 1, 1, 1), mode="reflect")
-    y = F.conv2d(xp, row.reshape(c, 1, 1, 3), groups=c)  # (B, C, H+2, W)
-    return F.conv2d(y, col.reshape(c, 1, 3, 1), groups=c)  # (B, C, H, W)
+    y = _correlate3_valid(xp, row, dim=-1)  # (B, C, H+2, W)
+    return _correlate3_valid(y, col, dim=-2)  # (B, C, H, W)
+
+
+# The 3-tap passes are written as three shifted multiply-adds instead of a grouped
+# ``F.conv2d``: PyTorch's CPU depthwise convolution with a 1×3 / 3×1 kernel is ~60× slower
+# than this (13 ms vs 0.2 ms for 3×180×320 on one core), and the result is the same
+# correlation, autograd-differentiable, on any device and dtype.
+
+
+def _tap(taps: Tensor, v: int) -> Tensor:
+    return taps[:, v].reshape(1, -1, 1, 1)
+
+
+def _correlate3_valid(z: Tensor, taps: Tensor, dim: int) -> Tensor:
+    """Valid correlation along ``dim`` (−1 rows / −2 columns): ``y[i] = Σ_v t[v] z[i+v]``."""
+    n = z.shape[dim] - 2
+    return (
+        _tap(taps, 0) * z.narrow(dim, 0, n)
+        + _tap(taps, 1) * z.narrow(dim, 1, n)
+        + _tap(taps, 2) * z.narrow(dim, 2, n)
+    )
+
+
+def _correlate3_transpose(y: Tensor, taps: Tensor, dim: int) -> Tensor:
+    """Adjoint of :func:`_correlate3_valid` (full, zero-padded): ``z[i+v] += t[v] y[i]``."""
+    pads = ((0, 2), (1, 1), (2, 0))
+    out = None
+    for v in range(3):
+        lo, hi = pads[v]
+        pad = (lo, hi, 0, 0) if dim == -1 else (0, 0, lo, hi)
+        term = F.pad(_tap(taps, v) * y, pad)
+        out = term if out is None else out + term
+    return out
 
 
 def reflect_pad1_adjoint(z: Tensor) -> Tensor:
@@ -116,7 +147,7 @@ def separable_conv3_transpose(y: Tensor, row_taps: Tensor, col_taps: Tensor) -> 
     """Adjoint (in ``x``) of :func:`separable_conv3_reflect`: ``Aᵀ = P_reflᵀ ∘ C_rowᵀ ∘ C_colᵀ``.
 
     ``C_colᵀ`` and ``C_rowᵀ`` are the full (zero-padded) transposes of the valid
-    correlations (``conv_transpose2d``), ``P_reflᵀ`` is :func:`reflect_pad1_adjoint`
+    correlations (what ``conv_transpose2d`` computes), ``P_reflᵀ`` is :func:`reflect_pad1_adjoint`
     (nrknet.md §1.3).
 
     Args:
@@ -131,8 +162,8 @@ def separable_conv3_transpose(y: Tensor, row_taps: Tensor, col_taps: Tensor) -> 
     c = y.shape[1]
     row = _taps_for(row_taps, c, y, "row_taps")
     col = _taps_for(col_taps, c, y, "col_taps")
-    z = F.conv_transpose2d(y, col.reshape(c, 1, 3, 1), groups=c)  # (B, C, H+2, W)
-    z = F.conv_transpose2d(z, row.reshape(c, 1, 1, 3), groups=c)  # (B, C, H+2, W+2)
+    z = _correlate3_transpose(y, col, dim=-2)  # (B, C, H+2, W)
+    z = _correlate3_transpose(z, row, dim=-1)  # (B, C, H+2, W+2)
     return reflect_pad1_adjoint(z)
 
 
@@ -232,11 +263,12 @@ def rkr_apply(
         return y
     c_out = _check_weight(weight, bias, c, r_steps)
     w = weight.reshape(c_out, r_steps + 1, c).to(dtype=x.dtype)  # [o, r, c']
-    y = torch.einsum("oc,bchw->bohw", w[:, 0], gamma[:, :1] * x)
+    # 1×1 convolutions (the official SumLayer); ~5× faster on CPU than the same einsum.
+    y = F.conv2d(gamma[:, :1] * x, w[:, 0, :, None, None])
     b_r = x
     for r in range(1, r_steps + 1):
         b_r = separable_conv3_reflect(b_r, atoms[r - 1], atoms[r - 1])
-        y = y + torch.einsum("oc,bchw->bohw", w[:, r], gamma[:, r : r + 1] * b_r)
+        y = y + F.conv2d(gamma[:, r : r + 1] * b_r, w[:, r, :, None, None])
     if bias is not None:
         y = y + bias.to(dtype=x.dtype).reshape(1, c_out, 1, 1)
     return y
@@ -267,8 +299,8 @@ def rkr_apply_adjoint(
     r_steps, c_atoms = _check_rkr_args(r, atoms, gamma, weight, None, "r")
     atoms = atoms.to(dtype=r.dtype)
     gamma = gamma.to(dtype=r.dtype)
+    w: Tensor | None = None
     if weight is None:
-        rho = [r] * (r_steps + 1)
         c = r.shape[1]
     else:
         if weight.dim() == 4:
@@ -282,12 +314,15 @@ def rkr_apply_adjoint(
         if weight.shape[0] != r.shape[1]:
             raise ValueError(f"r has {r.shape[1]} channels but weight has {weight.shape[0]} output channels")
         w = weight.reshape(weight.shape[0], r_steps + 1, c).to(dtype=r.dtype)
-        rho = [torch.einsum("oc,bohw->bchw", w[:, j], r) for j in range(r_steps + 1)]
     if c_atoms not in (1, c):
         raise ValueError(f"atoms have {c_atoms} colour rows but the input space has {c} channels")
-    s = gamma[:, r_steps : r_steps + 1] * rho[r_steps]
+
+    def rho(j: int) -> Tensor:  # (Wᵀ r)_j, the colour block of term j, computed when needed
+        return r if w is None else F.conv2d(r, w[:, j].transpose(0, 1)[:, :, None, None])
+
+    s = gamma[:, r_steps : r_steps + 1] * rho(r_steps)
     for j in range(r_steps, 0, -1):
-        s = gamma[:, j - 1 : j] * rho[j - 1] + separable_conv3_transpose(s, atoms[j - 1], atoms[j - 1])
+        s = gamma[:, j - 1 : j] * rho(j - 1) + separable_conv3_transpose(s, atoms[j - 1], atoms[j - 1])
     return s
 
 
