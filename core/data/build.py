@@ -25,12 +25,13 @@ def dataset_settings(data_cfg: Mapping[str, Any], split: str) -> dict[str, Any]:
             f"data.{split} is not set; add e.g. `data: {{{split}: {{type: synthetic, root: IMAGES, "
             f"degradations: [{{type: motion_bf}}]}}}}` to the config"
         )
+    if isinstance(spec, Mapping) and isinstance(spec.get("degradations"), list):
+        for i, deg in enumerate(spec["degradations"]):  # first, for messages with the full key path
+            check_degradation(deg, f"data.{split}.degradations[{i}]")
     schema = dataclass_schema(DatasetSettings, "a dataset")
     checked = schema.validate(spec, f"data.{split}")
     cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in schema.defaults().items()}
     cfg.update(checked)
-    for i, deg in enumerate(cfg.get("degradations") or []):
-        check_degradation(deg, f"data.{split}.degradations[{i}]")
     return cfg
 
 

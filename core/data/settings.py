@@ -193,7 +193,8 @@ class _DegradationMeta(type):
     """
 
     def __instancecheck__(cls, value: Any) -> bool:
-        check_degradation(value, f"degradation {dict(value) if isinstance(value, Mapping) else value!r}")
+        kind = value.get("type") if isinstance(value, Mapping) else None
+        check_degradation(value, f"degradations entry '{kind}'" if kind else "degradations entry")
         return True
 
 
