@@ -12,8 +12,8 @@ Spec: operators_and_kernels.md §1–§2.
   padding adjoint.
 * FFT path: ``A x = irfft2(K̂ · rfft2(x))`` with ``K̂ = rfft2(psf2otf(k, (H, W)))``;
   ``Aᵀ y = irfft2(conj(K̂) · rfft2(y))``. Circular natively; other modes pad by
-  ``(h − 1, w − 1)``, convolve circularly and crop (adjoint: zero-embed, conjugate,
-  padding adjoint).
+  ``(h − 1, w − 1)``, zero-extend to a fast FFT length, convolve circularly and crop
+  (adjoint: zero-embed, conjugate, crop, padding adjoint).
 
 Shapes: ``x`` ``(B, C, H, W)``; ``kernel`` ``(h, w)``, ``(B|1, h, w)`` or
 ``(B|1, C|1, h, w)``. Float32 and float64 (half precision is computed in float32).
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import scipy.fft
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -37,9 +38,10 @@ BOUNDARIES: tuple[str, ...] = ("circular", "valid", "zeros", "reflect", "symmetr
 METHODS: tuple[str, ...] = ("spatial", "fft", "auto")
 
 FFT_AUTO_MIN_TAPS = 225
-"""``method="auto"`` uses the FFT path when ``h * w`` is at least this (15 × 15) — our
-choice: on CPU and GPU the direct grouped convolution wins for small kernels, the FFT for
-large ones (see benchmarks/)."""
+"""``method="auto"`` uses the FFT path when ``h * w`` is at least this (15 × 15). Our
+choice, a heuristic: the direct path costs ``h·w`` MAC per pixel while the FFT's cost does
+not grow with the kernel, and the direct path is exact in any dtype and autocast-friendly.
+Measure the crossover on your device with ``benchmarks/convolution.py``."""
 
 __all__ = [
     "BOUNDARIES",
@@ -131,11 +133,8 @@ def _grouped(x: Tensor, g: Tensor, transpose: bool) -> Tensor:
     B, C, H, W = x.shape
     kb, kc, kh, kw = g.shape
     op = F.conv_transpose2d if transpose else F.conv2d
-    if kb == 1 and kc == 1:
-        out = op(x.reshape(B * C, 1, H, W), g.reshape(1, 1, kh, kw))
-        return out.reshape(B, C, *out.shape[-2:])
     if kb == 1:
-        return op(x, g.reshape(C, 1, kh, kw), groups=C)
+        return op(x, g.expand(1, C, kh, kw).reshape(C, 1, kh, kw), groups=C)
     weight = g.expand(B, C, kh, kw).reshape(B * C, 1, kh, kw)
     out = op(x.reshape(1, B * C, H, W), weight, groups=B * C)
     return out.reshape(B, C, *out.shape[-2:])
@@ -178,6 +177,11 @@ def psf2otf(kernel: Tensor, shape: tuple[int, int]) -> Tensor:
         padded = torch.zeros((*kernel.shape[:-2], H, W), dtype=kernel.dtype, device=kernel.device)
         padded = padded.index_add(kernel.dim() - 1, cols, tmp)
     return torch.fft.rfft2(padded)
+
+
+def _fast_len(n: int) -> int:
+    """Smallest 2·3·5·7-smooth length ≥ ``n`` (``scipy.fft.next_fast_len``)."""
+    return int(scipy.fft.next_fast_len(n, real=True))
 
 
 def _fft_circular(x: Tensor, kernel: Tensor, conj: bool) -> Tensor:
@@ -240,7 +244,10 @@ def conv2d(
             xp, Ho, Wo = x, H - kh + 1, W - kw + 1
         else:
             xp, Ho, Wo = pad(x, _pads(kh, kw, ah, aw), boundary), H, W
-        full = _fft_circular(xp, kernel, conj=correlation)
+        # zero-extend to a fast FFT size: the cropped outputs never read the extension
+        Hp, Wp = xp.shape[-2:]
+        Hf, Wf = _fast_len(Hp), _fast_len(Wp)
+        full = _fft_circular(F.pad(xp, (0, Wf - Wp, 0, Hf - Hp)), kernel, conj=correlation)
         return full[..., ah : ah + Ho, aw : aw + Wo].to(dtype)
     xp = x if boundary == "valid" else pad(x, _pads(kh, kw, ah, aw), boundary)
     return _grouped(xp, g, transpose=False).to(dtype)
@@ -276,8 +283,9 @@ def conv2d_adjoint(
             return _fft_circular(y, kernel, conj=not correlation).to(dtype)
         Ho, Wo = y.shape[-2:]
         Hp, Wp = Ho + kh - 1, Wo + kw - 1  # size of the padded (or, for valid, input) image
-        embedded = F.pad(y, (aw, Wp - Wo - aw, ah, Hp - Ho - ah))
-        xp = _fft_circular(embedded, kernel, conj=not correlation)
+        Hf, Wf = _fast_len(Hp), _fast_len(Wp)
+        embedded = F.pad(y, (aw, Wf - Wo - aw, ah, Hf - Ho - ah))
+        xp = _fft_circular(embedded, kernel, conj=not correlation)[..., :Hp, :Wp]
         if boundary == "valid":
             return xp.to(dtype)
         return pad_adjoint(xp, pads, boundary).to(dtype)
