@@ -203,7 +203,8 @@ def _component(spec: Any, kind: str, path: str, reserved: tuple[str, ...] = ("ty
     if not isinstance(spec, Mapping):
         raise ConfigError(f"{path}: expected a mapping with a 'type:' key, got {type(spec).__name__}")
     if "type" not in spec:
-        close = suggestion_text("type", [str(k) for k in spec])
+        near = [str(k) for k in spec if suggestion_text(str(k), ["type"])]
+        close = f"; did you mean 'type' instead of '{near[0]}'?" if near else ""
         raise ConfigError(f"{path}: missing 'type:' (the component name, e.g. standard.l1){close}")
     name = spec["type"]
     if not isinstance(name, str):

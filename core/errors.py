@@ -34,6 +34,13 @@ class InputError(RestorekitError, ValueError):
     """An input image, kernel or file has the wrong shape, dtype or content."""
 
 
+class MissingBatchKeyError(InputError, KeyError):
+    """A batch lacks a key a component needs (still a ``KeyError`` for ``except KeyError``)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     """Nearest candidates to ``word`` (difflib ratio ≥ 0.5), best first.
 

@@ -262,7 +262,9 @@ class Loss(Component):
     def check_batch(self, batch: Batch) -> None:
         missing = [k for k in sorted(self.batch_requires) if batch.get(k) is None]
         if missing:
-            raise KeyError(
+            from .errors import MissingBatchKeyError
+
+            raise MissingBatchKeyError(
                 f"loss {type(self).__name__} needs batch key(s) {missing} but the batch has "
                 f"{sorted(k for k, v in batch.items() if v is not None)}; use a dataset that "
                 f"provides them or remove the loss"

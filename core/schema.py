@@ -169,6 +169,9 @@ def check_type(value: Any, ann: Any, path: str) -> Any:
         hint = suggestion_text(str(value), allowed) if isinstance(value, str) else ""
         raise ConfigError(f"{path}: {value!r} is not one of {', '.join(repr(a) for a in args)}{hint}")
     if origin in (Union, types.UnionType):
+        non_none = [a for a in args if a is not type(None)]
+        if value is not None and len(non_none) == 1:
+            return check_type(value, non_none[0], path)  # keeps the inner, more precise message
         errors = []
         for a in args:
             try:

@@ -45,7 +45,7 @@ def build_dataset(data_cfg: Mapping[str, Any], split: str, seed: int = 0) -> Deb
         seed: the run's seed (added to the dataset's own ``seed``).
 
     Returns:
-        a dataset of dicts ``{"blurry", "sharp", "name", ["kernel"], ["blur_map"]}``; batch
+        a dataset of dicts ``{"blurry", "sharp", "name", ["kernel"], ["depth", "defocus_radius"]}``; batch
         them with :func:`restorekit.data.collate`.
 
     Raises:

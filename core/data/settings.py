@@ -77,6 +77,15 @@ class SaturationOptions:
     p: float = 1.0
 
 
+DEFOCUS_DEPTH_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "near": (float, 0.5),
+    "far": (float, 10.0),
+    "depth_grid": (int, 4),
+}
+"""Options of the synthetic depth map of ``defocus_depth`` (our choice): a random field on a
+``depth_grid × depth_grid`` grid of U(0, 1) values, bilinearly upsampled to the image and
+mapped to depths in ``[near, far]`` (same unit as the lens parameters, metres by default)."""
+
 IMAGE_OPTION_CLASSES: dict[str, type] = {
     "noise": NoiseOptions,
     "jpeg": JpegOptions,
@@ -99,17 +108,36 @@ def degradation_options(kind: str) -> dict[str, tuple[Any, Any]]:
         hints = typing.get_type_hints(cls)
         return {f.name: (hints[f.name], f.default) for f in dataclasses.fields(cls)}
     fn = psf_function(kind)
-    hints = typing.get_type_hints(fn)
+    if kind == "defocus_depth":
+        fn = defocus_class()
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    hints = typing.get_type_hints(target)
     out: dict[str, tuple[Any, Any]] = {}
-    for name, param in inspect.signature(fn).parameters.items():
-        if name in ("seed", "generator", "depth", "image", "x") or param.kind in (
+    for name, param in inspect.signature(target).parameters.items():
+        if name in ("self", "seed", "generator", "depth", "image", "x") or param.kind in (
             inspect.Parameter.VAR_POSITIONAL,
             inspect.Parameter.VAR_KEYWORD,
         ):
             continue
         out[name] = (hints.get(name, Any), param.default)
     out.update(COMMON_BLUR_OPTIONS)
+    if kind == "defocus_depth":
+        out.update(DEFOCUS_DEPTH_OPTIONS)
     return out
+
+
+def defocus_class() -> Any:
+    """``restorekit.psf.DepthDefocus`` (the typed form of ``defocus_depth``)."""
+    from .. import psf
+
+    cls = getattr(psf, "DepthDefocus", None)
+    if cls is None:
+        import importlib
+
+        cls = getattr(importlib.import_module(f"{psf.__name__}.defocus_depth"), "DepthDefocus", None)
+    if cls is None:
+        raise ConfigError("degradation 'defocus_depth': restorekit.psf.DepthDefocus is not available in this installation")
+    return cls
 
 
 def psf_function(kind: str) -> Any:

@@ -8,7 +8,8 @@ A degradation chain (the ``degradations:`` list of a dataset, validated by
   :mod:`restorekit.psf` (generators that take a ``seed`` get the sample's generator), computed
   by :func:`restorekit.functional.conv2d` with the degradation's ``boundary`` (default
   ``reflect``, so a crop's border carries no wrap-around artefact);
-* ``defocus_depth``: spatially varying defocus from a depth map (see :func:`_defocus_depth`);
+* ``defocus_depth``: spatially varying thin-lens defocus (:class:`restorekit.psf.DepthDefocus`,
+  modes ``layered`` / ``per_pixel`` / ``rkr``) from a given or a random smooth depth map;
 * ``saturation``, ``noise``, ``jpeg``: see :mod:`restorekit.data.settings`.
 
 The result is clipped to [0, 1] at the end. Options given as ``[lo, hi]`` are sampled
@@ -99,25 +100,35 @@ def _jpeg(y: Tensor, quality: int) -> Tensor:
     return t.to(dtype=y.dtype, device=y.device)
 
 
-def _defocus_depth(y: Tensor, spec: Mapping[str, Any], gen: torch.Generator, depth: Tensor | None) -> tuple[Tensor, Tensor]:
-    """Depth-varying defocus via ``restorekit.psf.defocus_depth``; returns ``(blurred, radius map)``."""
-    fn = psf_function("defocus_depth")
-    opts = {k: v for k, v in sample_options(spec, gen).items() if k != "p"}
-    params = inspect.signature(fn).parameters
-    if "seed" in params:
-        opts["seed"] = gen
-    if depth is not None and "depth" in params:
-        opts["depth"] = depth[None].to(y.dtype)
-    out = fn(y[None], **opts)
-    if isinstance(out, tuple):
-        blurred, radius = out[0], out[1]
-    else:
-        blurred, radius = out, None
-    blurred = blurred[0] if blurred.dim() == 4 else blurred
-    if radius is None:
-        radius = torch.zeros(1, *y.shape[-2:], dtype=y.dtype)
-    radius = radius.reshape(1, *y.shape[-2:]).to(y.dtype)
-    return blurred, radius
+def random_depth(height: int, width: int, near: float, far: float, grid: int, gen: torch.Generator) -> Tensor:
+    """A smooth random depth map ``(1, H, W)`` in ``[near, far]`` (see ``DEFOCUS_DEPTH_OPTIONS``)."""
+    import torch.nn.functional as F
+
+    coarse = torch.rand(1, 1, max(grid, 1), max(grid, 1), generator=gen, dtype=torch.float64)
+    field = F.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=True)[0]
+    return near + (far - near) * field
+
+
+def _defocus_depth(y: Tensor, spec: Mapping[str, Any], gen: torch.Generator, depth: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    """Depth-varying defocus by :class:`restorekit.psf.DepthDefocus` (thin lens, spec §7.5).
+
+    Returns ``(blurred (C,H,W), depth (1,H,W), radius map in pixels (1,H,W))``.
+    """
+    from .settings import DEFOCUS_DEPTH_OPTIONS, defocus_class
+
+    opts = sample_options(spec, gen)
+    near = float(opts.pop("near", DEFOCUS_DEPTH_OPTIONS["near"][1]))
+    far = float(opts.pop("far", DEFOCUS_DEPTH_OPTIONS["far"][1]))
+    grid = int(opts.pop("depth_grid", DEFOCUS_DEPTH_OPTIONS["depth_grid"][1]))
+    if depth is None:
+        depth = random_depth(y.shape[-2], y.shape[-1], near, far, grid, gen)
+    model = defocus_class()(**opts)
+    d = depth.to(torch.float64)[None]
+    radius = model.radius(d)
+    if model.r_max is not None:
+        radius = radius.clamp(0, float(model.r_max))
+    blurred = model.apply_radius(y[None].to(torch.float64), radius)[0].to(y.dtype)
+    return blurred, depth.to(y.dtype), radius[0].to(y.dtype)
 
 
 def degrade(
@@ -136,8 +147,8 @@ def degrade(
 
     Returns:
         ``{"blurry": (C, H, W)}`` plus ``"kernel"`` ``(1, h, w)`` (float32, sum 1) when the
-        chain's blurs are all uniform, and ``"blur_map"`` ``(1, H, W)`` (defocus radius in
-        pixels) when it contains ``defocus_depth``.
+        chain's blurs are all uniform, and ``"depth"`` and ``"defocus_radius"`` (pixels),
+        both ``(1, H, W)``, when it contains ``defocus_depth``.
     """
     from ..functional import conv2d
 
@@ -157,8 +168,7 @@ def degrade(
             y = conv2d(y[None], k.to(y.dtype), boundary=str(spec.get("boundary", "reflect")))[0]
             kernel = k if kernel is None else compose(kernel, k)
         elif kind in SPATIAL_DEGRADATIONS:
-            y, radius = _defocus_depth(y, spec, gen, depth)
-            out["blur_map"] = radius
+            y, out["depth"], out["defocus_radius"] = _defocus_depth(y, spec, gen, depth)
         else:
             opts = sample_options(spec, gen)
             if kind == "noise":
@@ -175,6 +185,7 @@ def degrade(
             kernel = torch.ones(1, 1, dtype=torch.float64)
         kernel = kernel / kernel.sum()
         out["kernel"] = kernel[None].float()
-    if has_spatial and "blur_map" not in out:
-        out["blur_map"] = torch.zeros(1, *sharp.shape[-2:], dtype=sharp.dtype)
+    if has_spatial and "defocus_radius" not in out:  # skipped by its p: in focus everywhere
+        out["depth"] = depth.to(sharp.dtype) if depth is not None else torch.zeros(1, *sharp.shape[-2:], dtype=sharp.dtype)
+        out["defocus_radius"] = torch.zeros(1, *sharp.shape[-2:], dtype=sharp.dtype)
     return out
