@@ -103,3 +103,22 @@ def test_degradation_validation() -> None:
         resolve_config({**base, "data": {"train": {"type": "synthetic", "root": ".", "degradations": [{"type": "motion_bf", "canvs": 3}]}}})
     ok = resolve_config({**base, "data": {"train": {"type": "synthetic", "root": ".", "degradations": [{"type": "disk", "radius": [1.0, 3.0]}]}}})
     assert ok["data"]["train"]["degradations"] == [{"type": "disk", "radius": [1.0, 3.0]}]
+
+
+def test_defocus_depth_constant_depth_is_a_uniform_disk_blur() -> None:
+    """A constant depth gives the thin-lens radius r = (f/N)·f·|d − d_f| / (d·(d_f − f)) / (2·pitch)
+    everywhere, and per-pixel disks of that radius equal a uniform disk blur (scipy, interior)."""
+    from restorekit.psf import disk
+
+    f, n, d_f, pitch, d = 0.05, 2.8, 2.0, 1e-4, 1.0
+    r = (f / n) * f * abs(d - d_f) / (d * (d_f - f)) / (2 * pitch)
+    img = torch.from_numpy(np.random.default_rng(2).random((1, 24, 24)))
+    spec = {"type": "defocus_depth", "mode": "per_pixel", "focal_length": f, "f_number": n, "focus_distance": d_f,
+            "pixel_pitch": pitch, "r_max": 3.0}
+    out = degrade(img, [spec], sample_generator(0, 0, 0), depth=torch.full((1, 24, 24), d, dtype=torch.float64))
+    assert torch.allclose(out["defocus_radius"], torch.full((1, 24, 24), r, dtype=torch.float64), atol=1e-9)
+    k = disk(r, size=2 * 3 + 1).numpy()
+    ref = convolve(img[0].numpy(), k, mode="mirror")
+    assert np.abs(ref - out["blurry"][0].numpy())[3:-3, 3:-3].max() < 1e-9
+    rnd = degrade(img.float(), [{"type": "defocus_depth", "r_max": 4.0}], sample_generator(1, 0, 0))
+    assert rnd["depth"].min() >= 0.5 and rnd["depth"].max() <= 10.0 and float(rnd["defocus_radius"].std()) > 0
