@@ -112,3 +112,21 @@ def test_errors() -> None:
         op.A(x, filters=torch.ones(1, 1, 2, 3, 3), multipliers=torch.ones(1, 1, 2, 7, 8))
     with pytest.raises(InputError, match="K=2"):
         op.A(x, filters=torch.ones(1, 1, 2, 3, 3), multipliers=torch.ones(1, 1, 3, 8, 8))
+
+
+def test_fft_operator_runs_in_float32_under_autocast() -> None:
+    x = torch.rand(1, 3, 16, 16, generator=_gen(7))
+    k = torch.rand(1, 1, 5, 5, generator=_gen(8))
+    op = restorekit.create("standard.convolution", method="fft", boundary="circular")
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = op(x.bfloat16(), kernel=k)
+    assert y.dtype == torch.float32
+    ref = ndi.convolve(x[0, 0].bfloat16().double().numpy(), k[0, 0].double().numpy(), mode="wrap")
+    np.testing.assert_allclose(y[0, 0].double().numpy(), ref, atol=1e-5, rtol=0)
+
+
+def test_yaml_schema_rejects_bad_options() -> None:
+    with pytest.raises(ConfigError):
+        restorekit.create("standard.convolution", boundry="zeros")
+    info = restorekit.component_info("standard.convolution")
+    assert info is not None
