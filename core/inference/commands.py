@@ -100,12 +100,17 @@ def configure_deblur(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (default 32)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--bits", choices=["same", "8", "16"], default="same", help="output bit depth (default: as the input)")
+    p.add_argument(
+        "--channels", type=int, choices=[1, 3], default=None,
+        help="channels the pipeline expects (gray inputs are repeated to RGB, RGB converted to luma); "
+        "the output keeps the input's channels",
+    )
     p.add_argument("-O", "--override", action="append", default=[], metavar="KEY=VALUE", help="dotted config override (repeatable)")
 
 
 def run_deblur(args: argparse.Namespace) -> int:
     from .deblur import deblur_image, load_psf
-    from .imageio import read_image_with_depth, write_image
+    from .imageio import convert_channels, read_image_with_depth, write_image
 
     device = _device(args.device)
     pipeline = _build_pipeline(args.pipeline, args.override, args.weights, device)
@@ -115,9 +120,12 @@ def run_deblur(args: argparse.Namespace) -> int:
     single_file = len(items) == 1 and out.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff")
     for src, rel in items:
         image, bits = read_image_with_depth(src)
+        model_input = convert_channels(image, args.channels) if args.channels else image
         t0 = time.perf_counter()
-        restored = deblur_image(pipeline, image[None], kernel=kernel, tile=args.tile, overlap=args.overlap, device=device)
+        restored = deblur_image(pipeline, model_input[None], kernel=kernel, tile=args.tile, overlap=args.overlap, device=device)
         dt = time.perf_counter() - t0
+        if restored.shape[1] != image.shape[0]:
+            restored = convert_channels(restored[0], image.shape[0])[None]
         out_bits = bits if args.bits == "same" else int(args.bits)
         out_bits = 16 if out_bits > 8 else 8
         target = out if single_file else out / rel
