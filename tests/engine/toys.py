@@ -72,14 +72,15 @@ def register_toys() -> None:
 
 
 class BoxBlurPairs(Dataset):
-    """Smooth random images and their 3×3 box-blurred versions (+ small noise).
+    """Smooth random images and their ``box``×``box`` box-blurred versions (+ Gaussian noise).
 
     Deterministic in (seed, epoch, index) through a per-sample generator, like
     ``restorekit.data`` datasets; ``set_epoch`` changes the noise.
     """
 
-    def __init__(self, length: int = 32, size: int = 16, seed: int = 0) -> None:
+    def __init__(self, length: int = 32, size: int = 16, seed: int = 0, box: int = 3, noise: float = 0.005) -> None:
         self.length, self.size, self.seed, self.epoch = length, size, seed, 0
+        self.box, self.noise = box, noise
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -91,8 +92,9 @@ class BoxBlurPairs(Dataset):
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
         coarse = torch.rand(1, 3, self.size // 4, self.size // 4, generator=g)
         sharp = F.interpolate(coarse, size=(self.size, self.size), mode="bilinear", align_corners=False)[0]
-        box = torch.full((3, 1, 3, 3), 1.0 / 9.0)
-        blurry = F.conv2d(F.pad(sharp[None], (1, 1, 1, 1), mode="circular"), box, groups=3)[0]
+        k, r = self.box, self.box // 2
+        box = torch.full((3, 1, k, k), 1.0 / (k * k))
+        blurry = F.conv2d(F.pad(sharp[None], (r, r, r, r), mode="circular"), box, groups=3)[0]
         gn = torch.Generator().manual_seed((self.seed * 7919 + self.epoch) * 1_000_003 + index)
-        blurry = (blurry + 0.005 * torch.randn(blurry.shape, generator=gn)).clamp(0, 1)
+        blurry = (blurry + self.noise * torch.randn(blurry.shape, generator=gn)).clamp(0, 1)
         return {"blurry": blurry, "sharp": sharp}
