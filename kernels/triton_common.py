@@ -60,15 +60,21 @@ def jit(fn: Callable[..., Any]) -> Any:
 
 
 @jit
-def add_combine(a, b):
-    """``a + b``: combine function for ``tl.reduce`` (sums).
-
-    ``tl.sum``/``tl.zeros`` are themselves ``@triton.jit`` functions of Triton's standard
-    library, decorated in whatever mode was active when Triton was imported, so they break
-    the interpreter unless ``TRITON_INTERPRET=1`` was set before ``import triton``. The
-    kernels here therefore use ``tl.reduce(·, axis, add_combine)`` and ``tl.full`` instead.
-    """
+def _add(a, b):
     return a + b
+
+
+add_combine = getattr(getattr(tl, "standard", None), "_sum_combine", None) or _add
+"""``a + b``: the combine function the kernels pass to ``tl.reduce`` for sums.
+
+``tl.sum``/``tl.zeros`` are themselves ``@triton.jit`` functions of Triton's standard
+library, decorated in whatever mode was active when Triton was imported, so calling them
+breaks the interpreter unless ``TRITON_INTERPRET=1`` was set before ``import triton``. The
+kernels therefore use ``tl.reduce(·, axis, add_combine)`` and ``tl.full``. Triton's own
+``_sum_combine`` is preferred: compiled, it is an ordinary jit function; interpreted, it is
+recognised by identity and reduced with ``np.sum`` (any other combine function makes the
+interpreter loop element by element in Python).
+"""
 
 
 def check_device(name: str, *tensors: Tensor | None) -> None:
