@@ -18,25 +18,14 @@ from skimage.metrics import peak_signal_noise_ratio
 import restorekit
 
 from ..conftest import ROOT, run_cli
-from .toys import BoxBlurPairs
-
-
-def _save_pairs(root: Path, n: int, seed: int) -> None:
-    ds = BoxBlurPairs(n, size=16, seed=seed, box=5)
-    for sub in ("blur", "sharp"):
-        (root / sub).mkdir(parents=True)
-    for i in range(n):
-        sample = ds[i]
-        for key, sub in (("blurry", "blur"), ("sharp", "sharp")):
-            arr = (sample[key].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-            Image.fromarray(arr).save(root / sub / f"{i:03d}.png")
+from .toys import save_pairs
 
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("paired")
-    _save_pairs(root / "train", 16, seed=0)
-    _save_pairs(root / "val", 4, seed=1)
+    save_pairs(root / "train", 16, seed=0)
+    save_pairs(root / "val", 4, seed=1)
     return root
 
 

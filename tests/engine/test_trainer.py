@@ -118,7 +118,8 @@ def test_frozen_then_unfrozen_encoder_and_per_stage_losses(tmp_path: Path):
 def test_progressive_training_changes_only_the_active_subdecoder(tmp_path: Path):
     register_toys()
     n = 3
-    losses = [{"type": "enginetest.intermediate_l1", "index": i, "name": f"s{i}"} for i in range(n)]
+    # sub-decoder i's own output is intermediates[n-1-i] (last first)
+    losses = [{"type": "enginetest.intermediate_l1", "index": n - 1 - i, "name": f"s{i}"} for i in range(n)]
     stages = [
         {"name": f"sub{i}", "iterations": 2, "trainable": [f"decoder.subdecoders.{i}"], "losses": [f"s{i}"], "reset_optimizer": True}
         for i in range(n)

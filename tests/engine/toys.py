@@ -8,7 +8,11 @@ registered.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
+
+import numpy as np
+from PIL import Image
 
 import torch
 from torch import Tensor, nn
@@ -21,7 +25,9 @@ from restorekit.interfaces import Batch
 
 
 class ChainDecoder(Decoder):
-    """``x_s = x_{s-1} + conv_s(dropout(x_{s-1}))`` for s = 1..n; intermediates ``[x_1, …, x_n]``.
+    """``x_s = x_{s-1} + conv_s(dropout(x_{s-1}))`` for s = 1..n (``x_0`` the input), with the
+    sub-decoders in ``self.subdecoders``; intermediates last first (the interface's
+    convention): ``[x_n, …, x_1]``, so sub-decoder ``s`` (0-based) gives ``intermediates[n-1-s]``.
 
     ``dropout`` > 0 makes training draw from the global torch RNG (resume tests need that).
     """
@@ -36,7 +42,7 @@ class ChainDecoder(Decoder):
         for sub in self.subdecoders:
             x = x + sub(self.dropout(x))
             outs.append(x)
-        return DecoderOutput(restored=x, intermediates=outs)
+        return DecoderOutput(restored=x, intermediates=outs[::-1])
 
 
 class IntermediateL1(Loss):
@@ -98,3 +104,17 @@ class BoxBlurPairs(Dataset):
         gn = torch.Generator().manual_seed((self.seed * 7919 + self.epoch) * 1_000_003 + index)
         blurry = (blurry + self.noise * torch.randn(blurry.shape, generator=gn)).clamp(0, 1)
         return {"blurry": blurry, "sharp": sharp}
+
+
+def save_pairs(root: Path, n: int, seed: int, size: int = 16) -> Path:
+    """Write ``n`` :class:`BoxBlurPairs` samples (5×5 box) as 8-bit PNGs in the ``paired``
+    layout ``root/{blur,sharp}/NNN.png``; returns ``root``."""
+    ds = BoxBlurPairs(n, size=size, seed=seed, box=5)
+    for sub in ("blur", "sharp"):
+        (root / sub).mkdir(parents=True)
+    for i in range(n):
+        sample = ds[i]
+        for key, sub in (("blurry", "blur"), ("sharp", "sharp")):
+            arr = (sample[key].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+            Image.fromarray(arr).save(root / sub / f"{i:03d}.png")
+    return root
