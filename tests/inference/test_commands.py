@@ -87,3 +87,25 @@ def test_eval_prints_the_protocol_table(tmp_path: Path, capsys: pytest.CaptureFi
     assert float(mean_line.split()[3]) == pytest.approx(np.mean(refs), abs=1e-3)
     assert main(["eval", str(tmp_path / "cfg.yaml"), "--protocol", "gopr", *over]) == 1
     assert "did you mean 'gopro'" in capsys.readouterr().err
+
+
+def test_deblur_loads_safetensors_weights(tmp_path: Path) -> None:
+    """The written output equals the in-process restoration with the same weights."""
+    from safetensors.torch import save_file
+
+    from restorekit import load_pipeline
+    from restorekit.inference.deblur import deblur_image, load_psf
+    from restorekit.inference.imageio import quantize, read_image
+
+    pipe = load_pipeline(TINY)
+    g = torch.Generator().manual_seed(0)
+    state = {k: (v + 0.05 * torch.randn(v.shape, generator=g) if v.is_floating_point() else v).contiguous()
+             for k, v in pipe.state_dict().items()}
+    save_file(state, str(tmp_path / "w.safetensors"))
+    pipe.load_state_dict(state)
+    _img(tmp_path / "a.png", 3, size=(24, 40))
+    k = _kernel(tmp_path / "k.npy")
+    assert main(["deblur", str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png"), "--pipeline", str(TINY),
+                 "--weights", str(tmp_path / "w.safetensors"), "--kernel", str(k), "--device", "cpu"]) == 0
+    expected = quantize(deblur_image(pipe, read_image(tmp_path / "a.png")[None], kernel=load_psf(k))[0], 8)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "o.png")), expected)
