@@ -350,6 +350,10 @@ class Trainer:
         s = self.settings
         end = self.total_iterations if self.stop_after is None else min(self.total_iterations, self.stop_after)
         main = self.dist.is_main
+        if self.resumed_from is not None and self.iteration >= end:
+            if main:
+                print(f"{self.resumed_from} is already at iteration {self.iteration} of {end}; nothing to train", flush=True)
+            return {"iteration": self.iteration, "loss": None, "val": {}, "checkpoint": self.resumed_from, "rank": self.dist.rank}
         if main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "config.yaml").write_text(dump_yaml(self.config), encoding="utf-8")

@@ -106,7 +106,7 @@ def test_torchrun_two_processes_match_one_process(data_root: Path, tmp_path: Pat
     """Equal global batch (4 = 2 ranks × 2): the same samples per step, gradients averaged by DDP.
     Two stages, so the DDP wrapper is rebuilt when the trainable set changes."""
     stages = [{"name": "frozen_head", "iterations": 4, "frozen": ["decoder.head"]}, {"name": "all", "iterations": 4}]
-    cfg = _write_config(tmp_path / "tiny.yaml", data_root, val_every=8, ema=0.9, stages=stages)
+    cfg = _write_config(tmp_path / "tiny.yaml", data_root, val_every=8, ema=0.9, grad_accum=2, stages=stages)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESTOREKIT_")}
     env["OMP_NUM_THREADS"] = "1"
     single = run_cli(["train", str(cfg), "--out", str(tmp_path / "one"), "--no-progress", "--device", "cpu"], env={"OMP_NUM_THREADS": "1"})

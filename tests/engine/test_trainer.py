@@ -172,3 +172,20 @@ def test_stage_errors_name_the_problem(tmp_path: Path):
         _trainer(_config({"stages": [{"losses": ["l2"]}]}), tmp_path)
     with pytest.raises(ConfigError, match="no parameter is trainable"):
         _trainer(_config({"iterations": 1, "stages": [{"frozen": ["decoder"]}]}), tmp_path).fit()
+
+
+def test_validation_psnr_rises_in_process(tmp_path: Path):
+    """The zero-initialised residual U-Net starts as the identity, so the starting PSNR is the
+    blurry inputs' own PSNR, computed here independently with scikit-image."""
+    from skimage.metrics import peak_signal_noise_ratio
+
+    val = BoxBlurPairs(4, seed=1, box=5)
+    before = sum(
+        peak_signal_noise_ratio(val[i]["sharp"].numpy().astype("float64"), val[i]["blurry"].numpy().astype("float64"), data_range=1.0)
+        for i in range(len(val))
+    ) / len(val)
+    cfg = _config({"iterations": 40, "lr": 1e-2, "warmup_iters": 5, "val_every": 20}, model={"decoder": {**UNET, "width": 8}})
+    trainer = Trainer(cfg, out_dir=tmp_path, train_dataset=BoxBlurPairs(16, box=5), val_dataset=val, progress=False)
+    assert trainer.validate()["psnr"] == pytest.approx(before, abs=1e-4)
+    summary = trainer.fit()
+    assert summary["val"]["psnr"] > before + 0.3, (before, summary["val"])
