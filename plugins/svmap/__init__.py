@@ -17,3 +17,16 @@ def register_decoders(register) -> None:
 
     register("levin_irls", LevinIRLS)
     register("hqs", HQS)
+
+
+@hookimpl
+def register_commands(cli) -> None:
+    """``restorekit demo``: the bundled offline demo (see :mod:`.demo`)."""
+    from .demo import configure, run
+
+    cli.add(
+        "demo",
+        "deblur the bundled sample photographs with the classical solvers and write images, a figure and a PSNR/SSIM table",
+        configure,
+        run,
+    )
