@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-import torch
 from torch import Tensor
 from torch.nn import functional as F
 

@@ -17,9 +17,7 @@ RNG states, the data position and the iteration.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import random
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -39,58 +37,11 @@ from .data_stream import BatchStream, default_collate, split_indices, to_device
 from .ema import EMA
 from .logging import RunLogger
 from .optim import build_optimizer, build_scheduler
+from .reproducibility import rng_state, seed_everything, set_rng_state, to_float32
 from .settings import TrainSettings
 from .stages import Freezer, StagePlan, plan_stages
 
 Callback = Callable[["Trainer"], None]
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def to_float32(obj: Any) -> Any:
-    """A copy of ``obj`` with every bf16/fp16 tensor cast to float32 (dataclasses, lists, dicts)."""
-    if isinstance(obj, Tensor):
-        return obj.float() if obj.dtype in (torch.float16, torch.bfloat16) else obj
-    if isinstance(obj, nn.Module):
-        return obj
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return type(obj)(**{f.name: to_float32(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init})
-    if isinstance(obj, dict):
-        return {k: to_float32(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(to_float32(v) for v in obj)
-    return obj
-
-
-def rng_state(device: torch.device) -> dict[str, Any]:
-    """Python, NumPy and torch RNG states, in a form ``torch.load(weights_only=True)`` accepts."""
-    np_state = np.random.get_state()
-    state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]), int(np_state[3]), float(np_state[4])),
-        "torch": torch.get_rng_state(),
-    }
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def set_rng_state(state: Mapping[str, Any], device: torch.device) -> None:
-    random.setstate(_as_tuple(state["python"]))
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
-    torch.set_rng_state(state["torch"].cpu())
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
-
-
-def _as_tuple(x: Any) -> Any:
-    return tuple(_as_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
 
 
 class Trainer:
@@ -277,7 +228,7 @@ class Trainer:
             total, parts = self.pipeline.loss(output32, batch, active=self.stage.losses)
         return total, parts, output32
 
-    def train_step(self) -> tuple[float, dict[str, float], Mapping[str, Any], Any]:
+    def train_step(self) -> tuple[Tensor, dict[str, Tensor], Mapping[str, Any], Any]:
         """One optimiser step; returns (loss, loss parts, last batch, last output)."""
         s = self.settings
         assert self.optimizer is not None and self.scheduler is not None
@@ -304,7 +255,7 @@ class Trainer:
         self.scheduler.step()
         if self.ema is not None:
             self.ema.update(self.pipeline)
-        return loss_sum, parts_sum, batch, output  # type: ignore[return-value]
+        return loss_sum, parts_sum, batch, output
 
     # -- validation ----------------------------------------------------------------------------
     @torch.no_grad()
