@@ -45,7 +45,7 @@ def _pf_gather_kernel(
     b = pid // C
     ch = pid % C
     cf = ch % CF
-    HW = H * W
+    HW = H.to(tl.int64) * W  # s²·H·W can exceed 2³¹ (e.g. s = 39 at 4K)
     i = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
     j = tl.program_id(2) * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
     mask = (i < H) & (j < W)
@@ -81,7 +81,7 @@ def _pf_grad_filter_kernel(
     b = pid // CF
     cf = pid % CF
     n_ch = C // CF
-    HW = H * W
+    HW = H.to(tl.int64) * W  # s²·H·W can exceed 2³¹ (e.g. s = 39 at 4K)
     i = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
     j = tl.program_id(2) * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
     mask = (i < H) & (j < W)

@@ -47,7 +47,7 @@ import triton.language as tl
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from .triton_common import acc_dtype, add_combine, check_device, jit, next_pow2
+from .triton_common import INTERPRET, acc_dtype, add_combine, check_device, jit, next_pow2
 from .triton_separable import check_image
 
 __all__ = ["rkr_apply_adjoint_triton", "rkr_apply_triton", "rkr_block_size"]
@@ -326,7 +326,7 @@ def _launch_fwd(x: Tensor, atoms: Tensor, gamma: Tensor, weight: Tensor | None, 
         c, c_out, h, w, r_steps,
         P_H=block, P_W=block, CP=cp, COP=next_pow2(c_out),
         HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None, ACC=acc_dtype(x.dtype),
-        **({} if _interp() else {"num_warps": _num_warps(cp, block)}),
+        **({} if INTERPRET else {"num_warps": _num_warps(cp, block)}),
     )
     return y
 
@@ -357,19 +357,13 @@ def _launch_bwd(x: Tensor | None, atoms: Tensor, gamma: Tensor, weight: Tensor |
         c, c_out, h, w, r_steps,
         P_H=block, P_W=block, CP=cp,
         HAS_WEIGHT=weight is not None, NEED_PARAMS=need_params, ACC=acc_dtype(g.dtype),
-        **({} if _interp() else {"num_warps": _num_warps(cp, block)}),
+        **({} if INTERPRET else {"num_warps": _num_warps(cp, block)}),
     )
     if not need_params:
         return gx, None, None, None
     grad_atoms = pa.sum(dim=(0, 1)).to(atoms.dtype)
     grad_w = pw.sum(dim=(0, 1)).to(weight.dtype) if weight is not None else None
     return gx, ggamma, grad_w, grad_atoms
-
-
-def _interp() -> bool:
-    from .triton_common import INTERPRET
-
-    return INTERPRET
 
 
 class _RKRApply(torch.autograd.Function):

@@ -40,6 +40,8 @@ CASES = [
                  marks=pytest.mark.slow),  # 60 programs in the interpreter: ~25 s
     pytest.param((2, 3, 13, 17), 5, None, None, False, False, False, id="plain-sum-R5"),
     pytest.param((2, 1, 2, 3), 3, 8, None, False, False, False, id="2x3-image-reflect-every-step"),
+    pytest.param((1, 3, 20, 24), 21, None, 3, True, False, False, id="official-R21-reference-form",
+                 marks=pytest.mark.slow),  # ~7 s alone in the interpreter
 ]
 
 
