@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
+    "CircularConvolution",
     "ValidConvolution",
     "crop",
     "edgetaper",
@@ -125,3 +126,27 @@ def edgetaper(y: Tensor, kernel: Tensor, iterations: int = 1) -> Tensor:
         blurred = torch.fft.irfft2(torch.fft.rfft2(y) * otf, s=(H, W))
         y = alpha * y + (1.0 - alpha) * blurred
     return y
+
+
+class CircularConvolution:
+    """``K`` for circular (periodic) boundaries on ``H × W``, same interface as
+    :class:`ValidConvolution` (zero margins): ``K x = k ⊛ x``, ``Kᵀ y = k ⋆ y`` (circular
+    correlation), with the OTF (``restorekit.functional.psf2otf``) computed once.
+    """
+
+    def __init__(self, kernel: Tensor, image_size: tuple[int, int]) -> None:
+        from restorekit.functional import psf2otf
+
+        self.Nh, self.Nw = int(image_size[0]), int(image_size[1])
+        self.otf = psf2otf(kernel, (self.Nh, self.Nw))
+        self.margins = (0, 0, 0, 0)
+
+    @property
+    def domain_size(self) -> tuple[int, int]:
+        return self.Nh, self.Nw
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return torch.fft.irfft2(torch.fft.rfft2(x) * self.otf, s=(self.Nh, self.Nw))
+
+    def adjoint(self, y: Tensor) -> Tensor:
+        return torch.fft.irfft2(torch.fft.rfft2(y) * self.otf.conj(), s=(self.Nh, self.Nw))

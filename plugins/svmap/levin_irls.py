@@ -36,7 +36,7 @@ from torch import Tensor
 from restorekit import BlurEstimate, Decoder, DecoderOutput, Features, InputError, Operator
 
 from .cg import conjugate_gradient
-from .fourier import ValidConvolution, crop, replicate_pad
+from .fourier import CircularConvolution, ValidConvolution, crop, replicate_pad
 
 __all__ = ["LevinIRLS", "LevinNormalOperator", "derivative_filters", "irls_weights"]
 
@@ -72,6 +72,24 @@ def _valid_conv_adjoint(r: Tensor, g: Tensor) -> Tensor:
     return out.reshape(B, C, out.shape[-2], out.shape[-1])
 
 
+def _circular_conv(x: Tensor, g: Tensor) -> Tensor:
+    """Circular convolution ``Σ_{a,b} g[a,b] · x(p − (a, b))`` of ``x`` with a tiny filter."""
+    out = torch.zeros_like(x)
+    for a in range(g.shape[-2]):
+        for b in range(g.shape[-1]):
+            out = out + g[0, 0, a, b] * torch.roll(x, shifts=(a, b), dims=(-2, -1))
+    return out
+
+
+def _circular_conv_adjoint(r: Tensor, g: Tensor) -> Tensor:
+    """Adjoint of :func:`_circular_conv`: ``Σ_{a,b} g[a,b] · r(p + (a, b))``."""
+    out = torch.zeros_like(r)
+    for a in range(g.shape[-2]):
+        for b in range(g.shape[-1]):
+            out = out + g[0, 0, a, b] * torch.roll(r, shifts=(-a, -b), dims=(-2, -1))
+    return out
+
+
 def irls_weights(response: Tensor, scale: float, alpha: float = 0.8, w0: float = 0.1, eps: float = 0.01) -> Tensor:
     """IRLS weights of ρ(z) = |z|^α: ``scale · w0 · max(|z|, ε)^(α−2)`` (``deconvSps.m``).
 
@@ -84,21 +102,32 @@ class LevinNormalOperator:
     """``A x = KᵀK x + λ Σ_g Gᵀ (w_g ⊙ G x)`` on the enlarged domain (symmetric PSD).
 
     Args:
-        K: the free-boundary convolution.
+        K: the free-boundary (or circular) convolution.
         lam: λ (Levin's ``we``).
         filters: ``derivative_filters()``.
         weights: one weight per filter: a scalar or a map of the shape of ``g ∗ x``.
+        circular: apply the derivative filters circularly (for :class:`CircularConvolution`)
+            instead of as ``valid`` convolutions.
     """
 
-    def __init__(self, K: ValidConvolution, lam: float, filters: list[tuple[str, Tensor, float]], weights: list[Tensor | float]) -> None:
+    def __init__(
+        self,
+        K: ValidConvolution | CircularConvolution,
+        lam: float,
+        filters: list[tuple[str, Tensor, float]],
+        weights: list[Tensor | float],
+        circular: bool = False,
+    ) -> None:
         if len(weights) != len(filters):
             raise ValueError("one weight (map or scalar) per derivative filter")
         self.K, self.lam, self.filters, self.weights = K, lam, filters, weights
+        self.G = _circular_conv if circular else _valid_conv
+        self.Gt = _circular_conv_adjoint if circular else _valid_conv_adjoint
 
     def __call__(self, x: Tensor) -> Tensor:
         out = self.K.adjoint(self.K(x))
         for (_, g, _), w in zip(self.filters, self.weights):
-            out = out + self.lam * _valid_conv_adjoint(w * _valid_conv(x, g), g)
+            out = out + self.lam * self.Gt(w * self.G(x, g), g)
         return out
 
 
@@ -120,6 +149,9 @@ class LevinIRLS(Decoder):
         precision: arithmetic of the solve (the MATLAB code is double); the output has the
             input's dtype.
         clamp: clip the output to [0, 1] (off by default: the method does not clip).
+        boundary: ``free`` (Levin's free boundary with the mask, the default) or
+            ``circular`` (periodic ``K`` and derivative filters on ``H × W``, our addition
+            for circularly blurred benchmarks such as DPIR's ``set3c_levin``).
     """
 
     provides = frozenset({"restored"})
@@ -135,6 +167,7 @@ class LevinIRLS(Decoder):
         eps: float = 0.01,
         precision: Literal["float32", "float64"] = "float64",
         clamp: bool = False,
+        boundary: Literal["free", "circular"] = "free",
     ) -> None:
         super().__init__()
         if lam <= 0:
@@ -145,6 +178,7 @@ class LevinIRLS(Decoder):
         self.alpha, self.w0, self.eps = float(alpha), float(w0), float(eps)
         self.precision = precision
         self.clamp = clamp
+        self.boundary = boundary
 
     def forward(
         self,
@@ -168,7 +202,10 @@ class LevinIRLS(Decoder):
         """
         dtype = _DTYPES[self.precision]
         y64 = y.to(dtype)
-        K = ValidConvolution(kernel.to(dtype), (y.shape[-2], y.shape[-1]))
+        circular = self.boundary == "circular"
+        Kcls = CircularConvolution if circular else ValidConvolution
+        K = Kcls(kernel.to(dtype), (y.shape[-2], y.shape[-1]))
+        G = _circular_conv if circular else _valid_conv
         filters = derivative_filters(dtype, y.device)
         y_pad = replicate_pad(y64, K.margins)
         b = K.adjoint(y64)
@@ -178,9 +215,9 @@ class LevinIRLS(Decoder):
         for t in range(self.irls_iterations + 1):
             if t > 0:
                 weights = [
-                    irls_weights(_valid_conv(x, g), scale, self.alpha, self.w0, self.eps) for _, g, scale in filters
+                    irls_weights(G(x, g), scale, self.alpha, self.w0, self.eps) for _, g, scale in filters
                 ]
-            A = LevinNormalOperator(K, self.lam, filters, weights)
+            A = LevinNormalOperator(K, self.lam, filters, weights, circular=circular)
             x = conjugate_gradient(A, b, x0=y_pad, iterations=self.max_it).x
             solutions.append(x)
         return solutions, K.margins

@@ -140,6 +140,38 @@ def test_levin_normal_operator_symmetric_and_equal_to_dense_reference() -> None:
     np.testing.assert_allclose(res.x.reshape(-1).numpy(), x_star, rtol=1e-6, atol=1e-8)
 
 
+def test_levin_circular_operator_matches_wrap_convolution_reference() -> None:
+    """boundary=circular: A = KᵀK + λ Σ Gᵀ W G with K, G periodic (scipy mode='wrap')."""
+    from restorekit.plugins.svmap.fourier import CircularConvolution
+
+    rng = np.random.default_rng(4)
+    k = rng.random((3, 4))
+    k /= k.sum()
+    shape = (6, 7)
+    n = shape[0] * shape[1]
+    K = CircularConvolution(T(k), shape)
+    filters = derivative_filters()
+    weights = [torch.rand(1, 1, *shape, dtype=torch.float64) + 0.5 for _ in filters]
+    lam = 0.05
+    A = LevinNormalOperator(K, lam, filters, weights, circular=True)
+
+    def wrap_matrix(f: np.ndarray) -> np.ndarray:
+        cols = []
+        for i in range(n):
+            e = np.zeros(n)
+            e[i] = 1.0
+            # origin=… puts the filter's tap (0, 0) at the output pixel: y(p) = Σ f[a,b] x(p − (a,b))
+            cols.append(convolve(e.reshape(shape), f, mode="wrap", origin=(-(f.shape[0] // 2), -(f.shape[1] // 2))).reshape(-1))
+        return np.stack(cols, axis=1)
+
+    Kd = np.stack([convolve(np.eye(n)[i].reshape(shape), k, mode="wrap").reshape(-1) for i in range(n)], axis=1)
+    ref = Kd.T @ Kd
+    for (_, g, _), w in zip(filters, weights):
+        Gd = wrap_matrix(g[0, 0].numpy())
+        ref = ref + lam * Gd.T @ np.diag(w.reshape(-1).numpy()) @ Gd
+    np.testing.assert_allclose(_dense(A, shape), ref, atol=1e-12)
+
+
 def test_levin_irls_weight_values_from_spec() -> None:
     small = torch.tensor([0.0, 0.005, -0.01], dtype=torch.float64)
     assert torch.allclose(irls_weights(small, 1.0), torch.full_like(small, 0.1 * 0.01**-1.2))
