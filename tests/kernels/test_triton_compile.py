@@ -64,7 +64,7 @@ SCRIPT = textwrap.dedent(
 
     def rkr_bwd_sig(p):
         return dict(x_ptr=p, atoms_ptr=p, gamma_ptr=p, w_ptr=p, g_ptr=p, gx_ptr=p, ggamma_ptr=p, pw_ptr=p,
-                    pa_ptr=p, C="i32", C_OUT="i32", H="i32", W="i32", R="i32", P_H="constexpr",
+                    pa_ptr=p, C="i32", C_OUT="i32", H="i32", W="i32", R="i32", SEG="i32", P_H="constexpr",
                     P_W="constexpr", CP="constexpr", HAS_WEIGHT="constexpr", NEED_PARAMS="constexpr",
                     ACC="constexpr")
 

@@ -16,7 +16,13 @@ import torch  # noqa: E402
 
 from restorekit.kernels import reference  # noqa: E402
 from restorekit.kernels.triton_common import INTERPRET  # noqa: E402
-from restorekit.kernels.triton_rkr import rkr_apply_adjoint_triton, rkr_apply_triton, rkr_block_size  # noqa: E402
+from restorekit.kernels.triton_rkr import (  # noqa: E402
+    backward_recursion_steps,
+    backward_segment,
+    rkr_apply_adjoint_triton,
+    rkr_apply_triton,
+    rkr_block_size,
+)
 
 DEVICE = "cpu" if INTERPRET else "cuda"
 
@@ -134,6 +140,9 @@ def test_constant_preservation_closed_form() -> None:
 
 def test_block_size_rule_and_bad_inputs() -> None:
     assert rkr_block_size(21) == 64 and rkr_block_size(4) == 32
+    # without checkpoints (segment 1 or R) the backward spends R + R(R-1)/2 steps per tile
+    assert backward_recursion_steps(21, 1) == backward_recursion_steps(21, 21) == 21 + 21 * 20 // 2
+    assert backward_segment(21) == 5 and backward_recursion_steps(21, 5) == 95
     x = torch.rand(1, 3, 8, 8, device=DEVICE)
     atoms = torch.rand(3, 3, 3, device=DEVICE)
     gamma = torch.rand(1, 4, 8, 8, device=DEVICE)
