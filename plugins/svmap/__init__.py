@@ -14,9 +14,13 @@ from restorekit import hookimpl
 def register_decoders(register) -> None:
     from .hqs import HQS
     from .levin_irls import LevinIRLS
+    from .simap import SIMAP
+    from .svmap_irls import SVMAP
 
     register("levin_irls", LevinIRLS)
     register("hqs", HQS)
+    register("irls", SVMAP)
+    register("simap", SIMAP)
 
 
 @hookimpl
