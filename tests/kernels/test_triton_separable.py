@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 
+# Interpreter mode (CPU tensors) for the kernel modules imported below. It is left set for
+# the session: Triton imports some of its own modules lazily and asserts that the mode has
+# not changed since `import triton`, so it must not be flipped back and forth.
 os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import pytest  # noqa: E402
