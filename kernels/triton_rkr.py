@@ -426,7 +426,9 @@ class _RKRApply(torch.autograd.Function):
         need = ctx.needs_input_grad
         need_params = any(need[1:4])
         g = grad_y.contiguous()
-        gx, ggamma, gw, ga = _launch_bwd(x, atoms, gamma, weight, g, x.shape[1], need_params, ctx.block)
+        gx = ggamma = gw = ga = None
+        if need[0] or need_params:
+            gx, ggamma, gw, ga = _launch_bwd(x, atoms, gamma, weight, g, x.shape[1], need_params, ctx.block)
         gb = g.sum(dim=(0, 2, 3)) if ctx.has_bias and need[4] else None
         return (gx if need[0] else None, ga if need[1] else None, ggamma if need[2] else None,
                 gw if need[3] else None, gb, None)
