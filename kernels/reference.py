@@ -18,6 +18,7 @@ errors are plain :class:`ValueError` with a message naming the fix.
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -88,41 +89,20 @@ def separable_conv3_reflect(x: Tensor, row_taps: Tensor, col_taps: Tensor) -> Te
     c = x.shape[1]
     row = _taps_for(row_taps, c, x, "row_taps")
     col = _taps_for(col_taps, c, x, "col_taps")
-    xp = F.pad(x, (1, 1, 1, 1), mode="reflect")
-    y = _correlate3_valid(xp, row, dim=-1)  # (B, C, H+2, W)
-    return _correlate3_valid(y, col, dim=-2)  # (B, C, H, W)
+    xp = F.pad(x.contiguous(memory_format=torch.channels_last), (1, 1, 1, 1), mode="reflect")
+    return F.conv2d(xp, _outer_kernel(row, col), groups=c)  # (B, C, H, W), channels-last
 
 
-# The 3-tap passes are written as three shifted multiply-adds instead of a grouped
-# ``F.conv2d``: PyTorch's CPU depthwise convolution with a 1×3 / 3×1 kernel is ~60× slower
-# than this (13 ms vs 0.2 ms for 3×180×320 on one core), and the result is the same
-# correlation, autograd-differentiable, on any device and dtype.
+# Implementation note: the row and column passes are applied as ONE depthwise 3×3
+# correlation with the outer product col ⊗ row (identical in exact arithmetic; 9 instead of
+# 6 MAC), on channels-last tensors. On the CPU this hits PyTorch's oneDNN depthwise kernel:
+# ~4× faster than shifted multiply-adds and ~25× faster than the NCHW 1×3/3×1 grouped
+# convolutions (1280×720×3, measured), and much more robust when the cores are shared.
 
 
-def _tap(taps: Tensor, v: int) -> Tensor:
-    return taps[:, v].reshape(1, -1, 1, 1)
-
-
-def _correlate3_valid(z: Tensor, taps: Tensor, dim: int) -> Tensor:
-    """Valid correlation along ``dim`` (−1 rows / −2 columns): ``y[i] = Σ_v t[v] z[i+v]``."""
-    n = z.shape[dim] - 2
-    return (
-        _tap(taps, 0) * z.narrow(dim, 0, n)
-        + _tap(taps, 1) * z.narrow(dim, 1, n)
-        + _tap(taps, 2) * z.narrow(dim, 2, n)
-    )
-
-
-def _correlate3_transpose(y: Tensor, taps: Tensor, dim: int) -> Tensor:
-    """Adjoint of :func:`_correlate3_valid` (full, zero-padded): ``z[i+v] += t[v] y[i]``."""
-    pads = ((0, 2), (1, 1), (2, 0))
-    out = None
-    for v in range(3):
-        lo, hi = pads[v]
-        pad = (lo, hi, 0, 0) if dim == -1 else (0, 0, lo, hi)
-        term = F.pad(_tap(taps, v) * y, pad)
-        out = term if out is None else out + term
-    return out
+def _outer_kernel(row: Tensor, col: Tensor) -> Tensor:
+    """``(C, 1, 3, 3)`` depthwise kernel ``k[c, 0, u, v] = col[c, u] · row[c, v]``."""
+    return (col[:, :, None] * row[:, None, :]).unsqueeze(1)
 
 
 def reflect_pad1_adjoint(z: Tensor) -> Tensor:
@@ -147,7 +127,8 @@ def separable_conv3_transpose(y: Tensor, row_taps: Tensor, col_taps: Tensor) -> 
     """Adjoint (in ``x``) of :func:`separable_conv3_reflect`: ``Aᵀ = P_reflᵀ ∘ C_rowᵀ ∘ C_colᵀ``.
 
     ``C_colᵀ`` and ``C_rowᵀ`` are the full (zero-padded) transposes of the valid
-    correlations (what ``conv_transpose2d`` computes), ``P_reflᵀ`` is :func:`reflect_pad1_adjoint`
+    correlations (what ``conv_transpose2d`` computes; done here as a correlation of the
+    zero-padded input with the flipped taps), ``P_reflᵀ`` is :func:`reflect_pad1_adjoint`
     (nrknet.md §1.3).
 
     Args:
@@ -162,8 +143,10 @@ def separable_conv3_transpose(y: Tensor, row_taps: Tensor, col_taps: Tensor) -> 
     c = y.shape[1]
     row = _taps_for(row_taps, c, y, "row_taps")
     col = _taps_for(col_taps, c, y, "col_taps")
-    z = _correlate3_transpose(y, col, dim=-2)  # (B, C, H+2, W)
-    z = _correlate3_transpose(z, row, dim=-1)  # (B, C, H+2, W+2)
+    # full transpose of a valid correlation = correlation of the zero-padded input with the
+    # flipped taps: z[m] = Σ_u k[u] y[m − u]
+    yp = F.pad(y.contiguous(memory_format=torch.channels_last), (2, 2, 2, 2))
+    z = F.conv2d(yp, _outer_kernel(row, col).flip(-2, -1), groups=c)  # (B, C, H+2, W+2)
     return reflect_pad1_adjoint(z)
 
 
@@ -251,7 +234,9 @@ def rkr_apply(
     if atoms.shape[1] not in (1, c):
         raise ValueError(f"atoms have {atoms.shape[1]} colour rows but x has {c} channels; use (R, {c}, 3) or (R, 1, 3)")
     atoms = atoms.to(dtype=x.dtype)
-    gamma = gamma.to(dtype=x.dtype)
+    # channels-last throughout (see separable_conv3_reflect); the result is returned NCHW
+    x = x.contiguous(memory_format=torch.channels_last)
+    gamma = gamma.to(dtype=x.dtype).contiguous(memory_format=torch.channels_last)
     if weight is None:
         if bias is not None:
             raise ValueError("bias is only used together with weight (the plain sum has no bias); pass weight too")
@@ -260,10 +245,10 @@ def rkr_apply(
         for r in range(1, r_steps + 1):
             b_r = separable_conv3_reflect(b_r, atoms[r - 1], atoms[r - 1])
             y = y + gamma[:, r : r + 1] * b_r
-        return y
+        return y.contiguous()
     c_out = _check_weight(weight, bias, c, r_steps)
     w = weight.reshape(c_out, r_steps + 1, c).to(dtype=x.dtype)  # [o, r, c']
-    # 1×1 convolutions (the official SumLayer); ~5× faster on CPU than the same einsum.
+    # 1×1 convolutions (the official SumLayer); ~5× faster on the CPU than the same einsum.
     y = F.conv2d(gamma[:, :1] * x, w[:, 0, :, None, None])
     b_r = x
     for r in range(1, r_steps + 1):
@@ -271,7 +256,7 @@ def rkr_apply(
         y = y + F.conv2d(gamma[:, r : r + 1] * b_r, w[:, r, :, None, None])
     if bias is not None:
         y = y + bias.to(dtype=x.dtype).reshape(1, c_out, 1, 1)
-    return y
+    return y.contiguous()
 
 
 def rkr_apply_adjoint(
@@ -298,7 +283,8 @@ def rkr_apply_adjoint(
     """
     r_steps, c_atoms = _check_rkr_args(r, atoms, gamma, weight, None, "r")
     atoms = atoms.to(dtype=r.dtype)
-    gamma = gamma.to(dtype=r.dtype)
+    r = r.contiguous(memory_format=torch.channels_last)
+    gamma = gamma.to(dtype=r.dtype).contiguous(memory_format=torch.channels_last)
     w: Tensor | None = None
     if weight is None:
         c = r.shape[1]
@@ -323,7 +309,7 @@ def rkr_apply_adjoint(
     s = gamma[:, r_steps : r_steps + 1] * rho(r_steps)
     for j in range(r_steps, 0, -1):
         s = gamma[:, j - 1 : j] * rho(j - 1) + separable_conv3_transpose(s, atoms[j - 1], atoms[j - 1])
-    return s
+    return s.contiguous()
 
 
 # ---------------------------------------------------------------------------------------
