@@ -61,3 +61,26 @@ def test_demo_rejects_bad_options(tmp_path: Path) -> None:
     res = run_cli(["demo", "--out", str(tmp_path / "x"), "--methods", "wiener"])
     assert res.returncode != 0
     assert "unknown demo method" in (res.stderr + res.stdout)
+
+
+def test_demo_runs_a_trained_pipeline_as_an_extra_row(tmp_path: Path) -> None:
+    """--pipeline/--weights: an (untrained, tiny) SVMAP saved as safetensors is loaded and scored."""
+    import restorekit
+    import yaml
+    from safetensors.torch import save_file
+
+    from tests.conftest import ROOT
+
+    cfg = yaml.safe_load((ROOT / "pipelines" / "svmap.yaml").read_text())
+    cfg["model"]["decoder"].update(width=4, layers=1, data_filter_size=3, reg_filter_size=3, cg_iterations=3)
+    cfg_path = tmp_path / "svmap_tiny.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    pipe = restorekit.load_pipeline(cfg_path)
+    save_file({k: v.contiguous() for k, v in pipe.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    out = tmp_path / "demo"
+    res = run_cli(["demo", "--out", str(out), "--size", "48", "--images", "1", "--methods", "blurry",
+                   "--pipeline", str(cfg_path), "--weights", str(tmp_path / "w.safetensors")])
+    assert res.returncode == 0, res.stderr + res.stdout
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [r["method"] for r in rows] == ["blurry", "svmap_tiny"]
+    assert (out / "astronaut_svmap_tiny.png").is_file()

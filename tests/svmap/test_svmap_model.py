@@ -175,5 +175,5 @@ def test_short_training_lowers_the_loss() -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert min(losses[-5:]) < 0.9 * losses[0], losses
