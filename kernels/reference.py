@@ -240,23 +240,29 @@ def rkr_apply(
     if weight is None:
         if bias is not None:
             raise ValueError("bias is only used together with weight (the plain sum has no bias); pass weight too")
-        y = gamma[:, :1] * x
+        gammas = gamma.split(1, dim=1)  # one split (not R+1 slices): a single cat in backward
+        y = gammas[0] * x
         b_r = x
         for r in range(1, r_steps + 1):
             b_r = separable_conv3_reflect(b_r, atoms[r - 1], atoms[r - 1])
-            y = y + gamma[:, r : r + 1] * b_r
+            y = y + gammas[r] * b_r
         return y.contiguous()
     c_out = _check_weight(weight, bias, c, r_steps)
-    w = weight.reshape(c_out, r_steps + 1, c).to(dtype=x.dtype)  # [o, r, c']
-    # 1×1 convolutions (the official SumLayer); ~5× faster on the CPU than the same einsum.
-    y = F.conv2d(gamma[:, :1] * x, w[:, 0, :, None, None])
+    w = weight.reshape(c_out, c * (r_steps + 1)).to(dtype=x.dtype)
+    # The official order: stack (kernel-major, colour-minor) → × repeat-interleaved Γ → 1×1
+    # conv. In channels-last memory the stack is (B, H, W, R+1, C), Γ broadcasts over C, and
+    # the 1×1 conv is one GEMM with K = C(R+1) — ~2× faster than R+1 separate 1×1 convs.
+    terms = [x]
     b_r = x
     for r in range(1, r_steps + 1):
         b_r = separable_conv3_reflect(b_r, atoms[r - 1], atoms[r - 1])
-        y = y + F.conv2d(gamma[:, r : r + 1] * b_r, w[:, r, :, None, None])
+        terms.append(b_r)
+    stack = torch.stack([t.permute(0, 2, 3, 1) for t in terms], dim=3)  # (B, H, W, R+1, C)
+    weighted = stack * gamma.permute(0, 2, 3, 1).unsqueeze(-1)
+    y = weighted.flatten(3).matmul(w.t())  # (B, H, W, C_out)
     if bias is not None:
-        y = y + bias.to(dtype=x.dtype).reshape(1, c_out, 1, 1)
-    return y.contiguous()
+        y = y + bias.to(dtype=x.dtype)
+    return y.permute(0, 3, 1, 2).contiguous()
 
 
 def rkr_apply_adjoint(
@@ -285,7 +291,6 @@ def rkr_apply_adjoint(
     atoms = atoms.to(dtype=r.dtype)
     r = r.contiguous(memory_format=torch.channels_last)
     gamma = gamma.to(dtype=r.dtype).contiguous(memory_format=torch.channels_last)
-    w: Tensor | None = None
     if weight is None:
         c = r.shape[1]
     else:
@@ -299,16 +304,26 @@ def rkr_apply_adjoint(
         _check_weight(weight, None, c, r_steps)
         if weight.shape[0] != r.shape[1]:
             raise ValueError(f"r has {r.shape[1]} channels but weight has {weight.shape[0]} output channels")
-        w = weight.reshape(weight.shape[0], r_steps + 1, c).to(dtype=r.dtype)
     if c_atoms not in (1, c):
         raise ValueError(f"atoms have {c_atoms} colour rows but the input space has {c} channels")
+    if weight is None:
+        gammas = gamma.split(1, dim=1)
 
-    def rho(j: int) -> Tensor:  # (Wᵀ r)_j, the colour block of term j, computed when needed
-        return r if w is None else F.conv2d(r, w[:, j].transpose(0, 1)[:, :, None, None])
+        def weighted(j: int) -> Tensor:  # γ_j ⊙ ρ_j with ρ_j = r, computed when needed
+            return gammas[j] * r
 
-    s = gamma[:, r_steps : r_steps + 1] * rho(r_steps)
+    else:
+        # ρ = Wᵀ r for all terms at once (one GEMM in channels-last memory), times Γ
+        rho = r.permute(0, 2, 3, 1).matmul(weight.to(dtype=r.dtype))  # (B, H, W, C(R+1))
+        rho = rho.unflatten(-1, (r_steps + 1, c)) * gamma.permute(0, 2, 3, 1).unsqueeze(-1)
+        blocks = [t.permute(0, 3, 1, 2) for t in rho.unbind(3)]  # (B, C, H, W) each
+
+        def weighted(j: int) -> Tensor:
+            return blocks[j]
+
+    s = weighted(r_steps)
     for j in range(r_steps, 0, -1):
-        s = gamma[:, j - 1 : j] * rho(j - 1) + separable_conv3_transpose(s, atoms[j - 1], atoms[j - 1])
+        s = weighted(j - 1) + separable_conv3_transpose(s, atoms[j - 1], atoms[j - 1])
     return s.contiguous()
 
 
