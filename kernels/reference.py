@@ -258,6 +258,7 @@ def rkr_apply(
         b_r = separable_conv3_reflect(b_r, atoms[r - 1], atoms[r - 1])
         terms.append(b_r)
     stack = torch.stack([t.permute(0, 2, 3, 1) for t in terms], dim=3)  # (B, H, W, R+1, C)
+    del terms, b_r  # (inference) free the terms before the weighted copy is allocated
     weighted = stack * gamma.permute(0, 2, 3, 1).unsqueeze(-1)
     y = weighted.flatten(3).matmul(w.t())  # (B, H, W, C_out)
     if bias is not None:
