@@ -96,8 +96,9 @@ def separable_conv3_reflect(x: Tensor, row_taps: Tensor, col_taps: Tensor) -> Te
 # Implementation note: the row and column passes are applied as ONE depthwise 3×3
 # correlation with the outer product col ⊗ row (identical in exact arithmetic; 9 instead of
 # 6 MAC), on channels-last tensors. On the CPU this hits PyTorch's oneDNN depthwise kernel:
-# ~4× faster than shifted multiply-adds and ~25× faster than the NCHW 1×3/3×1 grouped
-# convolutions (1280×720×3, measured), and much more robust when the cores are shared.
+# at 1280×720×3 on one core, 6 ms versus 24 ms for six shifted multiply-adds and 157 ms for
+# the same depthwise conv in NCHW (measured), and far fewer ops, which matters when the
+# cores are shared (every op is an OpenMP barrier).
 
 
 def _outer_kernel(row: Tensor, col: Tensor) -> Tensor:
