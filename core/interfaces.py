@@ -375,7 +375,7 @@ class Operator(Component):
         lhs = (Au * v).sum()
         rhs = (u * ATv).sum()
         denom = Au.norm() * v.norm()
-        return float((lhs - rhs).abs() / denom.clamp_min(torch.finfo(dtype).tiny))
+        return float(((lhs - rhs).abs() / denom.clamp_min(torch.finfo(dtype).tiny)).detach())
 
 
 def _first_device(params: Mapping[str, Any]) -> torch.device:
