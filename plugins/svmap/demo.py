@@ -38,7 +38,10 @@ from torch import Tensor
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 METHODS = ("blurry", "gaussian_l2", "hqs", "levin_irls")
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+BUNDLED_SVMAP = ("svmap_small.yaml", "svmap_small.safetensors")
 METHOD_TITLES = {
+    "svmap": "SVMAP small (bundled)",
     "sharp": "sharp",
     "blurry": "blurry + 1% noise",
     "gaussian_l2": "Gaussian prior (L2, FFT)",
@@ -46,7 +49,18 @@ METHOD_TITLES = {
     "levin_irls": "Levin IRLS",
 }
 
-__all__ = ["DemoResult", "configure", "run", "run_demo", "sample_images"]
+__all__ = ["DemoResult", "available_methods", "bundled_svmap", "configure", "run", "run_demo", "sample_images"]
+
+
+def bundled_svmap() -> tuple[Path, Path] | None:
+    """``(pipeline YAML, safetensors)`` of the SVMAP weights shipped with the package, if any."""
+    yaml_path, weights = (WEIGHTS_DIR / name for name in BUNDLED_SVMAP)
+    return (yaml_path, weights) if yaml_path.is_file() and weights.is_file() else None
+
+
+def available_methods() -> tuple[str, ...]:
+    """The demo's methods: the classical ones, plus ``svmap`` when weights are bundled."""
+    return METHODS + (("svmap",) if bundled_svmap() is not None else ())
 
 
 @dataclass
@@ -140,12 +154,17 @@ def _solvers(max_it: int) -> dict[str, Callable[[Tensor, Tensor], Tensor]]:
         x = gaussian_prior_deconv(y.double(), k.double(), lam=2e-3)
         return crop(x, free_boundary_padding((k.shape[-2], k.shape[-1]))).clamp(0, 1).float()
 
-    return {
+    solvers: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
         "blurry": lambda y, k: y.clamp(0, 1),
         "gaussian_l2": l2,
         "hqs": lambda y, k: hqs(y, None, BlurEstimate(kernel=k.float()), None).restored,
         "levin_irls": lambda y, k: levin(y, None, BlurEstimate(kernel=k.float()), None).restored,
     }
+    bundled = bundled_svmap()
+    if bundled is not None:
+        svmap = _pipeline_solver(str(bundled[0]), str(bundled[1]))
+        solvers["svmap"] = lambda y, k: svmap(y, k).clamp(0, 1)
+    return solvers
 
 
 # --------------------------------------------------------------------------------------
@@ -239,7 +258,7 @@ def run_demo(
     out: Path,
     size: int = 224,
     images: int = 3,
-    methods: tuple[str, ...] = METHODS,
+    methods: tuple[str, ...] | None = None,
     sigma: float = 0.01,
     seed: int = 0,
     max_it: int = 200,
@@ -255,9 +274,11 @@ def run_demo(
     from restorekit.inference import read_image, write_image
     from restorekit.metrics import compute_metrics
 
-    unknown = [m for m in methods if m not in METHODS]
+    known = available_methods()
+    methods = known if methods is None else methods
+    unknown = [m for m in methods if m not in known]
     if unknown:
-        raise InputError(f"unknown demo method(s) {unknown}; choose from {', '.join(METHODS)}")
+        raise InputError(f"unknown demo method(s) {unknown}; choose from {', '.join(known)}")
     if images < 1:
         raise InputError(f"--images must be >= 1, got {images}")
     paths = sample_images()[:images]
@@ -320,8 +341,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=224, help="side of the sample crops in pixels (default: 224, the full samples)")
     parser.add_argument("--images", type=int, default=3, help="how many bundled samples to use (default: all 3)")
     parser.add_argument(
-        "--methods", default=",".join(METHODS),
-        help=f"comma-separated rows of the table (default: {','.join(METHODS)})",
+        "--methods", default=None,
+        help=f"comma-separated rows of the table (default: {','.join(METHODS)}, plus svmap when its weights are bundled)",
     )
     parser.add_argument("--noise", type=float, default=0.01, help="Gaussian noise std on [0, 1] images (default: 0.01 = 1 %%)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the kernels and the noise (default: 0)")
@@ -335,7 +356,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     t0 = time.perf_counter()
     print(f"restorekit demo: deblurring {args.images} bundled photographs (motion blur, {100 * args.noise:g} % noise) -> {out}/")
-    methods = tuple(m.strip() for m in str(args.methods).split(",") if m.strip())
+    methods = None if args.methods is None else tuple(m.strip() for m in str(args.methods).split(",") if m.strip())
     run_demo(out, size=args.size, images=args.images, methods=methods, sigma=args.noise, seed=args.seed,
              max_it=args.max_it, pipeline=args.pipeline, weights=args.weights)
     print(f"wrote {out}/figure.png, {out}/results.md, {out}/results.csv and the images in {time.perf_counter() - t0:.1f} s")

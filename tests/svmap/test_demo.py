@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from restorekit.plugins.svmap.demo import demo_kernel, sample_images
+from restorekit.plugins.svmap.demo import available_methods, bundled_svmap, demo_kernel, sample_images
 from tests.conftest import run_cli
 
 
@@ -42,7 +42,8 @@ def test_demo_command_writes_images_figure_and_tables(tmp_path: Path) -> None:
     fig = Image.open(out / "figure.png")
     assert fig.size[0] > 6 * 40 and fig.size[1] > 2 * 40
     rows = list(csv.DictReader((out / "results.csv").open()))
-    assert len(rows) == 2 * 4
+    assert len(rows) == 2 * len(available_methods())
+    assert ({r['method'] for r in rows} >= {'svmap'}) == (bundled_svmap() is not None)
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*"))  # atomic writes left no temp files
     # the table's PSNR equals an independent 8-bit PSNR of the written images
     for row in rows:
