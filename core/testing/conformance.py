@@ -101,7 +101,7 @@ def check_operator(
         a, b = 0.7, -1.3
         Au, Aw = op.A_linear(u, **p), op.A_linear(w, **p)
         lhs = op.A_linear(a * u + b * w, **p)
-        lin = float((lhs - a * Au - b * Aw).norm() / (abs(a) * Au.norm() + abs(b) * Aw.norm()))
+        lin = float(((lhs - a * Au - b * Aw).norm() / (abs(a) * Au.norm() + abs(b) * Aw.norm())).detach())
         results[f"linear_{str(dtype).split('.')[-1]}"] = lin
         assert lin < ADJOINT_TOL[dtype], f"linearity test failed in {dtype}: rel = {lin:.3e}"
         rel = op.adjointness_error(in_shape, dtype=dtype, seed=seed, **p)

@@ -150,6 +150,6 @@ def test_cli_config_validate_and_resolve(tmp_path):
     assert res.returncode == 1 and "does not exist" in res.stderr
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "pipelines").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((ROOT / "pipelines").rglob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_pipeline_validates(path):
     restorekit.resolve_config(path)

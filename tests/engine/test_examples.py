@@ -80,8 +80,22 @@ def test_progressive_example_train_block_runs_on_a_chained_decoder(tmp_path: Pat
     assert {k for h in trainer.history[2:] for k in h if k.startswith("loss/")} == {"loss/c2", "loss/e2", "loss/f2"}
 
 
-def test_progressive_example_resolves_with_the_aibnet_plugin():
-    host = restorekit.get_host()
-    if "aibnet" not in host.plugins or host.plugins["aibnet"].status != "ok":
-        pytest.skip("the aibnet plugin is not installed; the file's model section names its components")
-    restorekit.resolve_config(EXAMPLES / "progressive.yaml")
+def test_progressive_example_as_shipped_trains_one_subdecoder_at_a_time(tmp_path: Path):
+    """The file exactly as shipped (standard.chained_unet), shrunk by overrides."""
+    resolved = restorekit.resolve_config(EXAMPLES / "progressive.yaml")
+    assert resolved["model"]["decoder"]["type"] == "standard.chained_unet"
+    overrides = {
+        **_tiny_data(tmp_path),
+        "model.encoder.widths": [4, 8, 16],
+        "model.decoder.width": 4,
+        "train.iterations": 2, "train.batch_size": 2, "train.val_every": 0, "train.checkpoint_every": 0,
+    }
+    trainer = Trainer(EXAMPLES / "progressive.yaml", overrides, out_dir=tmp_path / "run", device="cpu", progress=False)
+    subs = trainer.pipeline.decoder.subdecoders
+    enc0 = _snapshot(trainer.pipeline.encoder)
+    snaps = [[_snapshot(s) for s in subs]]
+    trainer.callbacks.append(lambda t: snaps.append([_snapshot(s) for s in subs]) if t.iteration % 2 == 0 else None)
+    trainer.fit()
+    assert [_changed(snaps[0][i], snaps[1][i]) for i in range(2)] == [True, False]
+    assert [_changed(snaps[1][i], snaps[2][i]) for i in range(2)] == [False, True]
+    assert not _changed(enc0, _snapshot(trainer.pipeline.encoder)), "the encoder stays frozen"

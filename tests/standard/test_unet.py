@@ -163,3 +163,24 @@ def test_parameter_count_matches_the_documented_architecture() -> None:
     assert count(_unet(depth=1)) == 2447
     assert count(_unet(depth=1, use_blur_map=True)) == 2447 + 1 * 4 * 9  # one more head input channel
     assert count(_unet(depth=1, use_features=True)) == 2447 + (4 * 4 + 4) + (8 * 8 + 8)  # two 1×1 projections
+
+
+def test_chained_unet_applies_subdecoders_in_sequence():
+    """x_N = U_N(…U_1(image)); intermediates last first; checked against running the
+    sub-decoders by hand, and with the conformance suite."""
+    import restorekit
+    from restorekit.testing import check_decoder
+
+    torch.manual_seed(0)
+    chain = restorekit.create("standard.chained_unet", num_subdecoders=3, width=4, depth=1, zero_init=False)
+    assert [n for n, _ in chain.named_children()] == ["subdecoders"] and len(chain.subdecoders) == 3
+    x = torch.rand(2, 3, 8, 8)
+    out = chain(x, None, None, None)
+    by_hand = [x]
+    for sub in chain.subdecoders:
+        by_hand.append(sub(by_hand[-1], None, None, None).restored)
+    assert torch.equal(out.restored, by_hand[3])
+    assert [torch.equal(a, b) for a, b in zip(out.intermediates, by_hand[:0:-1])] == [True, True, True]
+    check_decoder(chain, torch.rand(2, 3, 8, 8))
+    ident = restorekit.create("standard.chained_unet", num_subdecoders=2, width=4, depth=1)
+    assert torch.equal(ident(x, None, None, None).restored, x)  # zero_init: identity at start
