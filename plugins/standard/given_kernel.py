@@ -49,19 +49,11 @@ class GivenKernel(BlurEstimator):
         return BlurEstimate(kernel=kernel)
 
     def check_kernel(self, kernel: Any, image: Tensor) -> Tensor:
-        if not isinstance(kernel, Tensor):
-            kernel = torch.as_tensor(kernel)
-        if kernel.dim() == 2:
-            kernel = kernel[None, None]
-        elif kernel.dim() == 3:
-            kernel = kernel[:, None]
-        if kernel.dim() != 4:
-            raise InputError(f"kernel must have shape (h, w), (B, h, w) or (B, 1|C, h, w), got {tuple(kernel.shape)}")
-        if kernel.shape[1] not in (1, image.shape[1]):
-            raise InputError(f"kernel has {kernel.shape[1]} channels; expected 1 or {image.shape[1]} (the image's channels)")
-        if kernel.shape[0] not in (1, image.shape[0]):
-            raise InputError(f"kernel batch {kernel.shape[0]} does not match image batch {image.shape[0]}")
-        kernel = kernel.to(device=image.device, dtype=image.dtype if image.is_floating_point() else torch.float32)
+        """Shape checks shared with the convolution code, then non-negativity and sum 1."""
+        from restorekit.functional import as_kernel4d
+
+        ref = image if image.is_floating_point() else image.float()
+        kernel = as_kernel4d(kernel, ref)
         if self.normalize:
             if (kernel < 0).any():
                 raise InputError("kernel has negative entries; a PSF must be non-negative")
