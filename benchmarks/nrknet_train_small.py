@@ -12,7 +12,7 @@ Data (our choice, for a quick end-to-end check of the components, not a paper nu
   crops of these pairs;
 * training: random 48² crops with flips, batch 4; model ``pipelines/nrknet.yaml`` with tiny
   widths [8, 16, 32] and J = 8 atoms (largest kernel 17×17 ≥ the 2·r_max + 1 disk), Adam
-  with a cosine schedule (lr 1e-3: a short run, unlike the paper's 1e-4), the multi-scale and
+  with a cosine schedule (lr 4e-3: a short run, unlike the paper's 1e-4), the multi-scale and
   reblur losses, through the engine's :class:`restorekit.engine.trainer.Trainer`;
 * evaluation: the full 256² held-out image blurred with a fixed radius map, plus 16 fixed
   held-out 48² crops; PSNR (data range 1) of blurry vs sharp and restored vs sharp.
@@ -99,7 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("/work/shared/data/set3c"))
     parser.add_argument("--iterations", type=int, default=250)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=4e-3)
     parser.add_argument("--widths", type=int, nargs=3, default=[8, 16, 32])
     parser.add_argument("--crop", type=int, default=48)
     parser.add_argument("--r-max", type=float, default=3.0)
@@ -162,3 +162,9 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+# Measured (2-core CPU shared with other jobs, 2026-11-21; defaults, 250 iterations, 3.7 min,
+# 108,382 parameters): held-out starfish blurry 29.32 dB → restored 23.13 dB; 16 held-out 48²
+# crops 28.32 → 23.15 dB. The network had not yet learned D ≈ I on the content (Z_0 starts
+# near 4Y), so a few minutes do not reach the blurry baseline; lr 1e-3 gave 13.2 dB. Longer runs
+# (thousands of iterations, ideally on a GPU) are needed for a meaningful deblurring number.
