@@ -228,6 +228,14 @@ class Trainer:
             total, parts = self.pipeline.loss(output32, batch, active=self.stage.losses)
         return total, parts, output32
 
+    def _tell_losses_the_epoch(self) -> None:
+        """Losses with epoch-dependent behaviour (e.g. NRKNet's SSIM phases) expose
+        ``set_epoch(epoch)``; call it with the data stream's current epoch."""
+        for loss in self.pipeline.losses.losses:
+            set_epoch = getattr(loss, "set_epoch", None)
+            if callable(set_epoch):
+                set_epoch(self.stream.epoch)
+
     def train_step(self) -> tuple[Tensor, dict[str, Tensor], Mapping[str, Any], Any]:
         """One optimiser step; returns (loss, loss parts, last batch, last output)."""
         s = self.settings
@@ -238,6 +246,7 @@ class Trainer:
         output: Any = None
         for micro in range(s.grad_accum):
             batch = to_device(next(self.stream), self.device)
+            self._tell_losses_the_epoch()
             sync = micro == s.grad_accum - 1 or not isinstance(self.model, DistributedDataParallel)
             context = self.model.no_sync() if not sync else _nullcontext()  # type: ignore[operator]
             with context:
