@@ -145,6 +145,7 @@ class Pipeline(nn.Module):
             for req in self.operator.requires:
                 if not requirement_satisfied(req, available):
                     raise PipelineError(_missing_message(f"operator {_name(self.operator)} (used by the decoder)", req, available))
+        self._check_coefficient_channels()
         available |= set(self.decoder.provides) | {"restored", "intermediates"}
         for name, loss in zip(self.losses.names, self.losses.losses):
             for req in loss.requires:
@@ -155,6 +156,24 @@ class Pipeline(nn.Module):
                     if not requirement_satisfied(req, available):
                         raise PipelineError(_missing_message(f"operator {_name(self.operator)} (used by loss '{name}')", req, available))
         self.available = available
+
+    def _check_coefficient_channels(self) -> None:
+        """An estimator that provides ``coefficients`` and an operator that consumes them
+        must agree on the channel count when both declare it (``num_coefficients``), e.g.
+        ``nrknet.coefficients`` and ``nrknet.rkr`` with different ``form``/``num_kernels``."""
+        if self.operator is None:
+            return
+        want = getattr(self.operator, "num_coefficients", None)
+        if not isinstance(want, int):
+            return
+        for i, est in enumerate(self.blur_estimators):
+            have = getattr(est, "num_coefficients", None)
+            if "coefficients" in est.provides and isinstance(have, int) and have != want:
+                raise PipelineError(
+                    f"blur estimator {_name(est)} (model.blur_estimator[{i}]) predicts {have} coefficient "
+                    f"channels but operator {_name(self.operator)} expects {want}; give both the same "
+                    f"form/num_kernels"
+                )
 
     @property
     def size_multiple(self) -> int:

@@ -42,3 +42,22 @@ def test_dpdd_schedule_matches_the_official_script() -> None:
     assert [s["lr"] for s in stages[1:]] == [5e-5, 2.5e-5, 1e-5]
     assert [s["iterations"] // 87 for s in stages] == [2000, 1000, 1000, 1000]  # epochs at 87 steps
     assert all(s["reset_optimizer"] for s in stages[1:])
+
+
+def test_mismatched_estimator_and_operator_fail_at_build_time():
+    """J = 21 reference estimator (22 Γ channels) with a J = 20 paper operator (20): rejected
+    when the pipeline is built, before any image is seen."""
+    import pytest
+
+    import restorekit
+    from restorekit import PipelineError
+
+    cfg = {
+        "model": {
+            "blur_estimator": {"type": "nrknet.coefficients", "widths": [4, 8, 8], "num_kernels": 21},
+            "decoder": {"type": "nrknet.neumann"},
+            "operator": {"type": "nrknet.rkr", "form": "paper", "num_kernels": 20},
+        }
+    }
+    with pytest.raises(PipelineError, match="22 coefficient channels.*expects 20"):
+        restorekit.load_pipeline(cfg)
