@@ -132,9 +132,12 @@ def _pipeline_solver(pipeline: str, weights: str | None) -> Callable[[Tensor, Te
     if weights is not None:
         from safetensors.torch import load_file
 
-        _, unexpected = pipe.load_state_dict(load_file(weights), strict=False)
-        if unexpected:
-            raise InputError(f"{weights}: {len(unexpected)} unexpected weight names (e.g. {unexpected[0]}) for {pipeline}")
+        missing, unexpected = pipe.load_state_dict(load_file(weights), strict=False)
+        if missing or unexpected:
+            raise InputError(
+                f"{weights} does not fit {pipeline}: {len(missing)} missing and {len(unexpected)} unexpected "
+                f"weight names (e.g. {(missing + unexpected)[0]}); give the YAML the weights were trained with"
+            )
     return lambda y, k: pipe({"blurry": y, "kernel": k.float()}).restored
 
 
