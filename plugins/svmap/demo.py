@@ -1,6 +1,6 @@
 """``restorekit demo``: blur the bundled sample photographs and restore them, offline.
 
-What it does (no arguments, no downloads, about a minute on 2 CPU cores):
+What it does (no arguments, no downloads, about 50 s on one CPU thread):
 
 1. reads the sample photographs shipped in ``restorekit/plugins/svmap/samples/``;
 2. draws one Levin-style camera-shake kernel per image with
@@ -10,8 +10,9 @@ What it does (no arguments, no downloads, about a minute on 2 CPU cores):
    noise of standard deviation 1 % (σ = 0.01, fixed seed);
 4. restores it non-blindly with the classical solvers of the ``svmap`` plugin
    (Gaussian-prior/L2 FFT deconvolution, Krishnan–Fergus HQS, Levin IRLS with λ = 3e-3),
-   plus any trained pipeline given with ``--pipeline FILE --weights W`` (e.g. SVMAP; no
-   trained SVMAP weights are bundled yet);
+   with the small SVMAP whose weights ship in ``restorekit/plugins/svmap/weights/`` (see
+   the model card there), and with any trained pipeline given with
+   ``--pipeline FILE --weights W``;
 5. writes, under ``--out`` (default ``demo_out/``), every image as PNG, the kernels, a
    side-by-side figure ``figure.png``, and a PSNR/SSIM table printed to the terminal and
    saved as ``results.md`` and ``results.csv``. All files are written atomically.
