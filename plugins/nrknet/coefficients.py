@@ -17,7 +17,7 @@ from restorekit.interfaces import Batch
 from .layers import AttentionPredictionUnit, BasicConv, ResStage
 from .pyramid import nearest_pyramid
 
-__all__ = ["RKRCoefficientEstimator", "num_coefficients"]
+__all__ = ["RKRCoefficientEstimator", "num_coefficients", "identity_mixing_"]
 
 
 def num_coefficients(form: str, num_kernels: int) -> int:
@@ -64,6 +64,13 @@ class RKRCoefficientEstimator(BlurEstimator):
             ``requires = {"map"}``. An official checkpoint can still be loaded by
             :func:`restorekit.plugins.nrknet.convert.convert_official_state_dict` with
             ``extra_input_channels=1`` (the extra input weights start at zero).
+        init: ``"default"`` (PyTorch default init, as the official code and the paper
+            configurations) or ``"identity"`` (**our choice**, optional, for short runs):
+            the APU head starts with Γ_0 ≈ 1 and Γ_{j≥1} = 0 at every pixel and scale
+            (:meth:`AttentionPredictionUnit.init_identity_`), so with a plain-sum operator
+            (``form: paper``, or the reference form after :func:`identity_mixing_`) ``D ≈ I``
+            and the Neumann decoder starts at ``Z_0 ≈ Y`` instead of ``≈ 4Y − …``. Only the
+            initial values change; shapes, parameter counts and checkpoints are unaffected.
 
     Input height and width must be multiples of ``size_multiple`` = 4·2^(num_scales−1)
     (16 for NRKNet); ``restorekit deblur`` reflect-pads to it.
@@ -82,6 +89,7 @@ class RKRCoefficientEstimator(BlurEstimator):
         lstm_kernel: int = 5,
         in_channels: int = 3,
         condition_on_map: bool = False,
+        init: Literal["default", "identity"] = "default",
     ) -> None:
         super().__init__()
         if form not in ("paper", "reference"):
@@ -92,7 +100,10 @@ class RKRCoefficientEstimator(BlurEstimator):
             raise ConfigError(f"nrknet.coefficients: widths must be 3 positive channel counts, e.g. [64, 128, 256]; got {widths}")
         if num_scales < 1 or num_res < 1 or lstm_kernel < 1 or lstm_kernel % 2 == 0:
             raise ConfigError("nrknet.coefficients: num_scales and num_res must be >= 1 and lstm_kernel a positive odd number")
+        if init not in ("default", "identity"):
+            raise ConfigError(f"nrknet.coefficients: init must be 'default' or 'identity', got {init!r}")
         self.form = form
+        self.init = init
         self.num_kernels = int(num_kernels)
         self.widths = list(widths)
         self.num_scales = int(num_scales)
@@ -117,6 +128,8 @@ class RKRCoefficientEstimator(BlurEstimator):
         self.Decoder = nn.ModuleList([ResStage(w2, num_res), ResStage(w1, num_res), ResStage(w0, num_res)])
         self.bottleneck = nn.Sequential(BasicConv(w2, w2, 3, stride=1), ResStage(w2, num_res))
         self.APU = AttentionPredictionUnit(w0, self.num_coefficients, lstm_kernel)
+        if init == "identity":
+            self.APU.init_identity_()
 
     # ------------------------------------------------------------------------------------
     def unet(self, x: Tensor) -> Tensor:
@@ -173,3 +186,29 @@ class RKRCoefficientEstimator(BlurEstimator):
                 )
         return BlurEstimate(coefficients=gammas[::-1])
 
+
+@torch.no_grad()
+def identity_mixing_(operator: nn.Module) -> None:
+    """Initialise a reference-form ``nrknet.rkr`` mixing as the plain sum of paper eq. 4
+    (**our choice**, the companion of ``init: identity``): ``W[c, C·j + c] = 1`` for every
+    term j and colour c, all other weights 0, bias ``b = 0``; so
+    ``D(Y) = Σ_j Γ_j ⊙ B_j Y`` and Γ_0 = 1, Γ_{j≥1} = 0 give ``D = I``. The mixing stays
+    trainable. No-op for the paper form (it has no mixing).
+
+    Args:
+        operator: a :class:`restorekit.plugins.nrknet.rkr.RecursiveKernelOperator`
+            (``mixing.weight`` (C, C(J+1), 1, 1), ``mixing.bias`` (C,)).
+    """
+    form = getattr(operator, "form", None)
+    if form == "paper":
+        return
+    mixing = getattr(operator, "mixing", None)
+    if form != "reference" or not isinstance(mixing, nn.Conv2d):
+        raise ConfigError(
+            f"identity_mixing_ expects an nrknet.rkr operator (form 'reference' or 'paper'), got {type(operator).__name__}"
+        )
+    c = int(operator.channels)
+    terms = mixing.weight.shape[1] // c
+    eye = torch.eye(c, dtype=mixing.weight.dtype, device=mixing.weight.device)
+    mixing.weight.copy_(eye.repeat(1, terms)[:, :, None, None])
+    mixing.bias.zero_()

@@ -8,10 +8,17 @@ loads 1:1 into :class:`restorekit.plugins.nrknet.coefficients.RKRCoefficientEsti
 
 from __future__ import annotations
 
+import math
+from typing import ClassVar
+
 import torch
 from torch import Tensor, nn
 
 __all__ = ["BasicConv", "ResBlock", "ResStage", "ConvLSTMCell", "AttentionPredictionUnit"]
+
+
+def _sigmoid(v: float) -> float:
+    return 1.0 / (1.0 + math.exp(-v))
 
 
 class BasicConv(nn.Module):
@@ -127,6 +134,49 @@ class AttentionPredictionUnit(nn.Module):
         self.conv = BasicConv(in_channels, num_coefficients, 3, relu=True, norm=True)
         self.conv_atten = ConvLSTMCell(in_channels, num_coefficients, lstm_kernel)
         self.pool = nn.AvgPool2d(kernel_size=2, stride=2)
+
+    # Gate biases of the identity initialisation (our choice, see :meth:`init_identity_`):
+    # input and output gates at σ(0) = ½ and g at tanh(1) keep the Γ_0 path far from
+    # saturation; the forget gate at σ(−6) ≈ 0.0025 makes Γ_0 almost the same at every scale.
+    IDENTITY_GATE_BIAS: ClassVar[dict[str, float]] = {"i": 0.0, "f": -6.0, "o": 0.0, "g": 1.0}
+
+    @staticmethod
+    def identity_gamma0(scale_index: int, bias: dict[str, float] | None = None) -> float:
+        """``h'_0`` of the identity initialisation at the ``scale_index``-th scale processed
+        (0 = coarsest), i.e. before the ``(1 + x_res)`` factor: with constant gates,
+        ``c_0 = 0`` and ``c_{s+1} = σ(b_f)·c_s + σ(b_i)·tanh(b_g)``, ``h' = σ(b_o)·tanh(c)``."""
+        b = AttentionPredictionUnit.IDENTITY_GATE_BIAS if bias is None else bias
+        c = 0.0
+        for _ in range(scale_index + 1):
+            c = _sigmoid(b["f"]) * c + _sigmoid(b["i"]) * math.tanh(b["g"])
+        return _sigmoid(b["o"]) * math.tanh(c)
+
+    @torch.no_grad()
+    def init_identity_(self) -> None:
+        """Identity initialisation (**our choice**, optional; the official code uses PyTorch's
+        default init): Γ_0 ≈ 1 and Γ_{j≥1} = 0 at every pixel, so that with a plain-sum
+        operator ``D ≈ I`` and the Neumann decoder starts from ``Z_0 ≈ Y``.
+
+        * ConvLSTM rows of the four gates of channel 0 are zeroed and their biases set to
+          :attr:`IDENTITY_GATE_BIAS`, so ``h'_0`` is a constant per scale
+          (:meth:`identity_gamma0`; coarsest scale exact, finer ones within ≈ 0.3 %);
+        * the ``g``-gate rows and biases of channels j ≥ 1 are zeroed, so ``c_j = h'_j = 0``
+          and Γ_j = 0 exactly (their gradients are non-zero: ∂Γ_j/∂g_j = σ(i_j)σ(o_j)(1+x_res_j));
+        * the BatchNorm of channel 0 gets weight 0 and bias ``1/h'_0 − 1`` (coarsest scale),
+          so ``x_res_0`` is that constant and ``Γ_0 = h'_0 (1 + x_res_0) = 1``.
+
+        Every other weight keeps its default initialisation; parameter shapes are unchanged.
+        """
+        g = self.conv_atten.hidden
+        conv = self.conv_atten.conv
+        for k, name in enumerate("ifog"):  # gate order of ConvLSTMCell.forward
+            conv.weight[k * g].zero_()
+            conv.bias[k * g] = self.IDENTITY_GATE_BIAS[name]
+        conv.weight[3 * g + 1 : 4 * g].zero_()
+        conv.bias[3 * g + 1 : 4 * g].zero_()
+        bn = self.conv.main[1]
+        bn.weight[0] = 0.0
+        bn.bias[0] = 1.0 / self.identity_gamma0(0) - 1.0
 
     def forward(self, z: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         x_res = self.conv(z)
