@@ -66,6 +66,8 @@ def section_schema(name: str) -> type | None:
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML file into a dict, with clear errors for missing or malformed files."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"'{p}' is a directory; give the path to a pipeline YAML file inside it (e.g. {p / 'tiny.yaml'})")
     if not p.is_file():
         raise ConfigError(f"config file '{p}' does not exist (give the path to a pipeline YAML, e.g. pipelines/tiny.yaml)")
     try:

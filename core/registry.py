@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from .errors import PluginError, UnknownComponentError, suggestion_text
+from .errors import ConfigError, PluginError, UnknownComponentError, suggestion_text
 from .schema import Schema, schema_of
 
 KINDS: tuple[str, ...] = (
@@ -40,7 +40,7 @@ def normalise_kind(kind: str) -> str:
     k = kind.replace("-", "_").lower()
     k = KIND_ALIASES.get(k, k)
     if k not in KINDS:
-        raise ValueError(f"unknown component kind '{kind}'{suggestion_text(k, KINDS)} (kinds: {', '.join(KINDS)})")
+        raise ConfigError(f"unknown component kind '{kind}'{suggestion_text(k, KINDS)} (kinds: {', '.join(KINDS)})")
     return k
 
 

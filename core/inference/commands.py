@@ -62,6 +62,14 @@ def _build_pipeline(config: str | None, overrides: Sequence[str], weights: str |
     pipeline = load_pipeline(config, overrides=list(overrides) or None)
     if weights:
         load_weights(pipeline, weights)
+    else:
+        n = sum(p.numel() for p in pipeline.parameters())
+        if n:
+            print(
+                f"warning: the pipeline has {n:,} parameters but no --weights were given; it runs with its "
+                f"initial (untrained) weights",
+                file=sys.stderr,
+            )
     return pipeline.to(device).eval()
 
 

@@ -25,6 +25,8 @@ writes the converted weights under the pipeline's state-dict names
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 from typing import Literal, Mapping
 
@@ -32,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from restorekit import InputError
+from restorekit.errors import RestorekitError
 
 __all__ = [
     "OPERATOR_KEYS",
@@ -213,7 +216,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--channel-order", choices=("rgb", "bgr"), default="rgb", help="colour order the converted model takes (default rgb)")
     parser.add_argument("--estimator-index", type=int, default=0, help="index of nrknet.coefficients in model.blur_estimator (default 0)")
     args = parser.parse_args(argv)
+    try:
+        return _convert(args)
+    except RestorekitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
+
+def _convert(args: argparse.Namespace) -> int:
     from safetensors.torch import save_file
 
     from .coefficients import RKRCoefficientEstimator
@@ -228,7 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     tensors.update({f"operator.{k}": v.contiguous() for k, v in operator.state_dict().items()})
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(out), metadata={"source": str(args.checkpoint), "channel_order": args.channel_order, "num_kernels": str(num_kernels)})
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:  # written atomically: a crash never leaves a half-written weights file
+        save_file(tensors, str(tmp), metadata={"source": str(args.checkpoint), "channel_order": args.channel_order, "num_kernels": str(num_kernels)})
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
     print(f"wrote {len(tensors)} tensors to {out} (J = {num_kernels}, channel order {args.channel_order})")
     return 0
 

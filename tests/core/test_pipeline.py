@@ -50,6 +50,9 @@ def test_shipped_tiny_pipeline_forward_backward():
 def test_overrides_reach_components():
     pipe = restorekit.load_pipeline(ROOT / "pipelines" / "tiny.yaml", overrides=["model.decoder.width=4"])
     assert pipe.config["model"]["decoder"]["width"] == 4
+    assert pipe.decoder.head.out_channels == 4  # the built decoder really has width 4
+    wide = restorekit.load_pipeline(ROOT / "pipelines" / "tiny.yaml")
+    assert wide.decoder.head.out_channels == 8
 
 
 class NeedsKernel(Decoder):

@@ -175,7 +175,7 @@ def _brute_force(op, x: np.ndarray, gamma: np.ndarray, margin: int) -> np.ndarra
     return y
 
 
-@pytest.mark.parametrize("form,num_kernels", [("reference", 4), ("paper", 5)])
+@pytest.mark.parametrize("form,num_kernels", [("reference", 4), ("paper", 5), ("reference", 21), ("paper", 20)])
 def test_equals_brute_force_per_pixel_kernels_away_from_border(form: str, num_kernels: int) -> None:
     op = _op(form, num_kernels, seed=11).double()
     _randomise_mixing(op, 12)
@@ -183,18 +183,19 @@ def test_equals_brute_force_per_pixel_kernels_away_from_border(form: str, num_ke
         with torch.no_grad():
             op.logits.copy_(torch.randn(op.logits.shape, generator=_gen(13), dtype=F64) * 2)
     g = _gen(14)
-    x = torch.randn(2, 3, 14, 15, generator=g, dtype=F64)
-    gamma = torch.randn(2, op.num_coefficients, 14, 15, generator=g, dtype=F64)
     r_steps = op.num_steps
+    H, W = max(14, 2 * r_steps + 3), max(15, 2 * r_steps + 4)  # the full official sizes too (J = 21 / 20)
+    x = torch.randn(2, 3, H, W, generator=g, dtype=F64)
+    gamma = torch.randn(2, op.num_coefficients, H, W, generator=g, dtype=F64)
     y = op.A(x, coefficients=gamma).detach().numpy()
     expect = _brute_force(op, x.numpy(), gamma.numpy(), margin=r_steps)
-    inner = (slice(None), slice(None), slice(r_steps, 14 - r_steps), slice(r_steps, 15 - r_steps))
+    inner = (slice(None), slice(None), slice(r_steps, H - r_steps), slice(r_steps, W - r_steps))
     np.testing.assert_allclose(y[inner], expect[inner], rtol=0, atol=1e-10)
     # explicit_kernels gives the same per-pixel kernels (applied here by a direct sum)
     k = op.explicit_kernels(gamma).detach().numpy()  # (B, C, C, S², H, W)
     s = op.kernel_size
     xp = np.pad(x.numpy(), ((0, 0), (0, 0), (r_steps, r_steps), (r_steps, r_steps)))
-    i, jj = 7, 7
+    i, jj = H // 2, W // 2
     patch = xp[1, :, i : i + s, jj : jj + s].reshape(3, s * s)
     via_k = np.einsum("ocq,cq->o", k[1, :, :, :, i, jj], patch) + op.offset.detach().numpy().reshape(3)
     np.testing.assert_allclose(via_k, expect[1, :, i, jj], rtol=0, atol=1e-10)

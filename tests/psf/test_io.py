@@ -12,7 +12,9 @@ from PIL import Image
 from restorekit import InputError
 from restorekit.psf import load_kernel, save_kernel
 
-LEVIN = Path("/work/shared/data/levin09_kernels.npz")
+from ..conftest import SHARED_DATA
+
+LEVIN = SHARED_DATA / "levin09_kernels.npz"
 # benchmarks.md §1
 LEVIN_SIZES = [19, 17, 15, 27, 13, 21, 23, 23]
 LEVIN_MAX = [0.1118, 0.1028, 0.0724, 0.0943, 0.1063, 0.1105, 0.0860, 0.0747]
@@ -95,7 +97,6 @@ def test_file_errors(tmp_path: Path) -> None:
         load_kernel(tmp_path / "v73.mat")
 
 
-@pytest.mark.skipif(not LEVIN.is_file(), reason="shared test data not available")
 def test_levin_kernels_load_with_documented_sizes_and_maxima() -> None:
     raw = np.load(LEVIN)
     for i, (size, kmax) in enumerate(zip(LEVIN_SIZES, LEVIN_MAX), start=1):
