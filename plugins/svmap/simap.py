@@ -21,8 +21,6 @@ from typing import Callable
 
 from torch import Tensor, nn
 
-from restorekit import InputError
-
 from .filters_net import FilterBank, PredictionNet, delta_taps, table5_parameters, zero_mean_taps
 from .fourier import ValidConvolution
 from .svmap_irls import _PerChannelIRLS, svmap_parameters
@@ -62,15 +60,8 @@ class SIMAP(_PerChannelIRLS):
         init_lambda: float = 2e-3,
     ) -> None:
         super().__init__(iterations, cg_iterations, epsilon, init_lambda, share_across_iterations)
-        for name, s in (("data_filter_size", data_filter_size), ("reg_filter_size", reg_filter_size)):
-            if s < 1 or s % 2 == 0:
-                raise InputError(f"svmap.simap: {name} must be odd and >= 1, got {s}")
-        if data_filters < 1 or reg_filters < 1:
-            raise InputError(f"svmap.simap: need data_filters >= 1 and reg_filters >= 1, got {data_filters}, {reg_filters}")
-        self.M, self.s_f, self.N, self.s_g = int(data_filters), int(data_filter_size), int(reg_filters), int(reg_filter_size)
-        n = 1 if self.share else self.iterations
-        self.data_nets = nn.ModuleList(PredictionNet(1, self.M * self.s_f**2, width, layers) for _ in range(n))
-        self.reg_nets = nn.ModuleList(PredictionNet(1, self.N * self.s_g**2, width, layers) for _ in range(n))
+        self._build_filter_nets(data_filters, data_filter_size, reg_filters, reg_filter_size, width, layers)
+        n = len(self.data_nets)
         self.data_weight_nets = nn.ModuleList(PredictionNet(self.M, self.M, width, layers, "sigmoid") for _ in range(n))
         self.reg_weight_nets = nn.ModuleList(PredictionNet(self.N, self.N, width, layers, "relu") for _ in range(n))
         for net in (*self.data_nets, *self.reg_nets):

@@ -33,7 +33,6 @@ from __future__ import annotations
 import abc
 from typing import Callable
 
-import torch
 from torch import Tensor, nn
 
 from restorekit import BlurEstimate, Decoder, DecoderOutput, Features, InputError, Operator
@@ -74,6 +73,21 @@ class _PerChannelIRLS(Decoder):
         self.iterations, self.cg_iterations = int(iterations), int(cg_iterations)
         self.epsilon, self.init_lambda = float(epsilon), float(init_lambda)
         self.share = bool(share_across_iterations)
+
+    def _build_filter_nets(self, data_filters: int, data_filter_size: int, reg_filters: int,
+                           reg_filter_size: int, width: int, layers: int) -> None:
+        """Check the filter-bank options and build ``data_nets`` / ``reg_nets``: one
+        Table-5 prediction net per iteration (one in all with ``share_across_iterations``)
+        giving M·s_f² data-filter and N·s_g² regulariser-filter taps from a 1-channel input."""
+        for name, s in (("data_filter_size", data_filter_size), ("reg_filter_size", reg_filter_size)):
+            if s < 1 or s % 2 == 0:
+                raise InputError(f"{self._who}: {name} must be odd and >= 1, got {s}")
+        if data_filters < 1 or reg_filters < 1:
+            raise InputError(f"{self._who}: need data_filters >= 1 and reg_filters >= 1, got {data_filters}, {reg_filters}")
+        self.M, self.s_f, self.N, self.s_g = int(data_filters), int(data_filter_size), int(reg_filters), int(reg_filter_size)
+        n_nets = 1 if self.share else self.iterations
+        self.data_nets = nn.ModuleList(PredictionNet(1, self.M * self.s_f**2, width, layers) for _ in range(n_nets))
+        self.reg_nets = nn.ModuleList(PredictionNet(1, self.N * self.s_g**2, width, layers) for _ in range(n_nets))
 
     def stage(self, t: int) -> int:
         """Index of the nets used at iteration ``t``."""
@@ -135,15 +149,7 @@ class SVMAP(_PerChannelIRLS):
         init_lambda: float = 2e-3,
     ) -> None:
         super().__init__(iterations, cg_iterations, epsilon, init_lambda, share_across_iterations)
-        for name, s in (("data_filter_size", data_filter_size), ("reg_filter_size", reg_filter_size)):
-            if s < 1 or s % 2 == 0:
-                raise InputError(f"svmap.irls: {name} must be odd and >= 1, got {s}")
-        if data_filters < 1 or reg_filters < 1:
-            raise InputError(f"svmap.irls: need data_filters >= 1 and reg_filters >= 1, got {data_filters}, {reg_filters}")
-        self.M, self.s_f, self.N, self.s_g = int(data_filters), int(data_filter_size), int(reg_filters), int(reg_filter_size)
-        n_nets = 1 if self.share else self.iterations
-        self.data_nets = nn.ModuleList(PredictionNet(1, self.M * self.s_f**2, width, layers) for _ in range(n_nets))
-        self.reg_nets = nn.ModuleList(PredictionNet(1, self.N * self.s_g**2, width, layers) for _ in range(n_nets))
+        self._build_filter_nets(data_filters, data_filter_size, reg_filters, reg_filter_size, width, layers)
         for net in (*self.data_nets, *self.reg_nets):  # start from small filter corrections
             nn.init.normal_(net[-1].weight, std=1e-3)
             nn.init.zeros_(net[-1].bias)
