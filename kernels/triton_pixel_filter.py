@@ -26,6 +26,7 @@ import triton.language as tl
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from .reference import _check_filters
 from .triton_common import acc_dtype, check_device, jit
 
 __all__ = ["pixel_filter_adjoint_triton", "pixel_filter_apply_triton"]
@@ -156,28 +157,10 @@ class _PixelFilter(torch.autograd.Function):
 
 
 def _check(x: Tensor, filters: Tensor, x_name: str) -> Tensor:
-    if not isinstance(x, Tensor) or x.dim() != 4:
-        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"{x_name} must have shape (B, C, H, W), got {shape}; add the missing batch/channel dimensions")
-    if not x.is_floating_point():
-        raise ValueError(f"{x_name} must be a floating-point tensor, got dtype {x.dtype}; convert it with .float()")
+    """The reference's shape/dtype/device checks, plus what Triton needs (accumulator
+    dtype, a CUDA device unless interpreting); returns contiguous filters in x's dtype."""
+    _check_filters(x, filters, x_name)
     acc_dtype(x.dtype)
-    if not isinstance(filters, Tensor) or filters.dim() != 5:
-        shape = tuple(filters.shape) if isinstance(filters, Tensor) else type(filters).__name__
-        raise ValueError(f"filters must have shape (B, Cf, s*s, H, W), got {shape}")
-    b, c, h, w = x.shape
-    fb, fc, ss, fh, fw = filters.shape
-    s = int(round(ss**0.5))
-    if s * s != ss or s % 2 == 0:
-        raise ValueError(f"filters have {ss} taps per pixel; expected s*s with s odd (9, 25, 49, …)")
-    if fc not in (1, c):
-        raise ValueError(f"filters have Cf = {fc} channels; expected 1 (shared) or {c} (one per image channel)")
-    if (fh, fw) != (h, w):
-        raise ValueError(f"filters have spatial size {(fh, fw)} but {x_name} has {(h, w)}; give one filter per pixel")
-    if fb not in (1, b):
-        raise ValueError(f"filters have batch size {fb}, expected 1 or {b}")
-    if filters.device != x.device:
-        raise ValueError(f"filters are on {filters.device} but {x_name} is on {x.device}; move them to the same device")
     check_device("pixel filter (Triton)", x, filters)
     return filters.to(dtype=x.dtype).contiguous()
 
