@@ -36,6 +36,7 @@ from .interfaces import (
     Features,
     Loss,
     Operator,
+    PieceSpec,
     PipelineOutput,
 )
 from .pipeline import CompositeLoss, Pipeline, build_pipeline, load_pipeline
@@ -62,6 +63,7 @@ __all__ = [
     "Loss",
     "Operator",
     "Pipeline",
+    "PieceSpec",
     "PipelineError",
     "PipelineOutput",
     "PluginError",

@@ -46,6 +46,7 @@ __all__ = [
     "Features",
     "Loss",
     "Operator",
+    "PieceSpec",
     "PipelineOutput",
     "requirement_satisfied",
 ]
@@ -58,6 +59,48 @@ def requirement_satisfied(requirement: str, available: Iterable[str]) -> bool:
     """True when one of the ``|``-separated alternatives of ``requirement`` is available."""
     have = set(available)
     return any(alt.strip() in have for alt in requirement.split("|"))
+
+
+# ---------------------------------------------------------------------------------------
+# Contracts: what a piece of the pipeline state looks like
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PieceSpec:
+    """A declared contract for one piece of the pipeline state (``coefficients``, ``map`` …).
+
+    Producers declare what they return (:meth:`Component.provides_spec`), consumers what they
+    accept (:meth:`Component.requires_spec`); :class:`restorekit.Pipeline` compares the two
+    when it is built, field by field, and only where *both* sides declare a value, so a
+    component that declares nothing is never rejected.
+
+    Attributes:
+        representation: an opaque label of the parameterisation; two labels must be equal
+            (e.g. the label of a recursive-kernel basis with its size and form). ``None``:
+            undeclared.
+        channels: channel count (per scale, for multi-scale pieces).
+        scales: number of scales of a multi-scale piece (length of the list).
+        hint: how to fix a mismatch; the consumer's hint is shown in the error.
+    """
+
+    representation: str | None = None
+    channels: int | None = None
+    scales: int | None = None
+    hint: str = ""
+
+    def mismatches(self, produced: "PieceSpec") -> list[str]:
+        """What ``produced`` gets wrong for a consumer that accepts ``self`` (empty: compatible)."""
+        out: list[str] = []
+        for name in ("representation", "channels", "scales"):
+            want, have = getattr(self, name), getattr(produced, name)
+            if want is not None and have is not None and want != have:
+                out.append(f"{name} {have!r} where {want!r} is accepted")
+        return out
+
+    def describe(self) -> str:
+        parts = [f"{n} {getattr(self, n)!r}" for n in ("representation", "channels", "scales") if getattr(self, n) is not None]
+        return ", ".join(parts) or "no declared shape"
 
 
 # ---------------------------------------------------------------------------------------
@@ -191,6 +234,19 @@ class Component(nn.Module):
     provides: frozenset[str] = frozenset()
     requires: frozenset[str] = frozenset()
     size_multiple: int = 1
+
+    def provides_spec(self) -> Mapping[str, PieceSpec]:
+        """Contracts of the pieces this component produces, by name (default: none declared).
+
+        E.g. a coefficient estimator returns ``{"coefficients": PieceSpec(representation=…,
+        channels=G, scales=3)}``; :class:`restorekit.Pipeline` checks it against every later
+        consumer's :meth:`requires_spec`.
+        """
+        return {}
+
+    def requires_spec(self) -> Mapping[str, PieceSpec]:
+        """Contracts of the pieces this component accepts, by name (default: anything)."""
+        return {}
 
     def extra_repr(self) -> str:  # pragma: no cover - cosmetic
         return f"provides={sorted(self.provides)}, requires={sorted(self.requires)}"
@@ -347,6 +403,19 @@ class Operator(Component):
         """Shape of ``A(x)`` for ``x`` of shape ``in_shape`` (same by default)."""
         return tuple(in_shape)
 
+    def transfer_function(self, size: tuple[int, int], *, onesided: bool = True, **params: Any) -> Tensor | None:
+        """The operator's diagonal in the 2-D DFT basis, or ``None`` when it has none.
+
+        An operator that the FFT diagonalises (a circular convolution) returns its transfer
+        function ``K`` so that ``A x = ifft2(K · fft2(x))`` for images of spatial ``size``
+        ``(H, W)``, and ``Aᵀ y = ifft2(conj(K) · fft2(y))``. FFT solvers (HQS, Gaussian-prior
+        initialisation) use it; CG-based solvers need only :meth:`A` / :meth:`A_adjoint`.
+        The tensor is complex and broadcasts against ``fft2(x)`` ``(B, C, H, W)``, or, with
+        ``onesided=True``, against ``rfft2(x)`` ``(B, C, H, W // 2 + 1)``. The default
+        returns ``None`` (not diagonalisable: use an iterative solver).
+        """
+        return None
+
     def forward(self, x: Tensor, **params: Any) -> Tensor:
         if not self.amp_safe and torch.is_autocast_enabled(x.device.type):
             with torch.autocast(device_type=x.device.type, enabled=False):
@@ -406,6 +475,10 @@ class BoundOperator:
     def AtA(self, x: Tensor) -> Tensor:
         """``Aᵀ A x`` (normal operator of the linear part)."""
         return self.A_adjoint(self.A_linear(x))
+
+    def transfer_function(self, size: tuple[int, int], *, onesided: bool = True) -> Tensor | None:
+        """See :meth:`Operator.transfer_function`; ``None`` when the FFT does not diagonalise it."""
+        return self.operator.transfer_function(size, onesided=onesided, **self.params)
 
     def __call__(self, x: Tensor) -> Tensor:
         return self.A(x)

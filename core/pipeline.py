@@ -24,6 +24,7 @@ from .interfaces import (
     Encoder,
     Loss,
     Operator,
+    PieceSpec,
     PipelineOutput,
     requirement_satisfied,
 )
@@ -145,7 +146,7 @@ class Pipeline(nn.Module):
             for req in self.operator.requires:
                 if not requirement_satisfied(req, available):
                     raise PipelineError(_missing_message(f"operator {_name(self.operator)} (used by the decoder)", req, available))
-        self._check_coefficient_channels()
+        self._check_contracts()
         available |= set(self.decoder.provides) | {"restored", "intermediates"}
         for name, loss in zip(self.losses.names, self.losses.losses):
             for req in loss.requires:
@@ -157,23 +158,42 @@ class Pipeline(nn.Module):
                         raise PipelineError(_missing_message(f"operator {_name(self.operator)} (used by loss '{name}')", req, available))
         self.available = available
 
-    def _check_coefficient_channels(self) -> None:
-        """An estimator that provides ``coefficients`` and an operator that consumes them
-        must agree on the channel count when both declare it (``num_coefficients``), e.g.
-        ``nrknet.coefficients`` and ``nrknet.rkr`` with different ``form``/``num_kernels``."""
-        if self.operator is None:
-            return
-        want = getattr(self.operator, "num_coefficients", None)
-        if not isinstance(want, int):
-            return
+    def _check_contracts(self) -> None:
+        """Compare each consumer's :meth:`~restorekit.Component.requires_spec` with the
+        :meth:`~restorekit.Component.provides_spec` of the component that produced the piece
+        (the latest one before it, since later estimates win when they merge). Only fields
+        both sides declare are compared, so undeclared components are never rejected."""
+        produced: dict[str, tuple[PieceSpec, str]] = {}
+
+        def consume(who: str, component: nn.Module) -> None:
+            for piece, want in dict(getattr(component, "requires_spec", dict)()).items():
+                if piece not in produced:
+                    continue
+                have, producer = produced[piece]
+                wrong = want.mismatches(have)
+                if wrong:
+                    hint = f"; {want.hint}" if want.hint else ""
+                    raise PipelineError(
+                        f"{producer} provides '{piece}' as {have.describe()}, but {who} accepts "
+                        f"{want.describe()} ({'; '.join(wrong)}){hint}"
+                    )
+
+        def produce(who: str, component: nn.Module) -> None:
+            for piece, spec in dict(getattr(component, "provides_spec", dict)()).items():
+                produced[piece] = (spec, who)
+
+        if self.encoder is not None:
+            produce(f"encoder {_name(self.encoder)}", self.encoder)
         for i, est in enumerate(self.blur_estimators):
-            have = getattr(est, "num_coefficients", None)
-            if "coefficients" in est.provides and isinstance(have, int) and have != want:
-                raise PipelineError(
-                    f"blur estimator {_name(est)} (model.blur_estimator[{i}]) predicts {have} coefficient "
-                    f"channels but operator {_name(self.operator)} expects {want}; give both the same "
-                    f"form/num_kernels"
-                )
+            who = f"blur estimator {_name(est)} (model.blur_estimator[{i}])"
+            consume(who, est)
+            produce(who, est)
+        if self.operator is not None:
+            consume(f"operator {_name(self.operator)}", self.operator)
+        consume(f"decoder {_name(self.decoder)}", self.decoder)
+        produce(f"decoder {_name(self.decoder)}", self.decoder)
+        for name, loss in zip(self.losses.names, self.losses.losses):
+            consume(f"loss '{name}'", loss)
 
     @property
     def size_multiple(self) -> int:

@@ -13,7 +13,31 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["compose_term_kernels", "paper_atoms", "reference_atoms"]
+__all__ = ["coefficient_contract", "compose_term_kernels", "num_coefficients", "num_recursions", "paper_atoms", "reference_atoms"]
+
+
+def num_recursions(form: str, num_kernels: int) -> int:
+    """R, the recursion steps of the blur stack: ``J`` in the reference form (B_1..B_J after
+    the identity B_0), ``J − 1`` in the paper form (Δ, then J − 1 recursions)."""
+    return num_kernels if form == "reference" else num_kernels - 1
+
+
+def num_coefficients(form: str, num_kernels: int) -> int:
+    """G, the Γ channels: ``R + 1`` terms, i.e. ``J + 1`` reference (Γ_0 weights the
+    identity) and ``J`` paper. The one source of this rule for the estimator and the operator."""
+    return num_recursions(form, num_kernels) + 1
+
+
+def coefficient_contract(form: str, num_kernels: int, num_scales: int | None = None):
+    """The :class:`restorekit.PieceSpec` of Γ for a recursive-kernel basis of ``form``/``num_kernels``."""
+    from restorekit import PieceSpec
+
+    return PieceSpec(
+        representation=f"nrknet.rkr/{form}/J={num_kernels}",
+        channels=num_coefficients(form, num_kernels),
+        scales=num_scales,
+        hint="give nrknet.coefficients and nrknet.rkr the same form and num_kernels",
+    )
 
 
 def reference_atoms(kernels: Tensor, channels: int) -> Tensor:

@@ -14,15 +14,11 @@ from torch import Tensor, nn
 from restorekit import BlurEstimate, BlurEstimator, ConfigError, Features, InputError
 from restorekit.interfaces import Batch
 
+from .atoms import coefficient_contract, num_coefficients
 from .layers import AttentionPredictionUnit, BasicConv, ResStage
 from .pyramid import nearest_pyramid
 
 __all__ = ["RKRCoefficientEstimator", "num_coefficients", "identity_mixing_"]
-
-
-def num_coefficients(form: str, num_kernels: int) -> int:
-    """Γ channels G: ``J + 1`` in the reference form (Γ_0 weights the identity), ``J`` in the paper form."""
-    return num_kernels + 1 if form == "reference" else num_kernels
 
 
 class RKRCoefficientEstimator(BlurEstimator):
@@ -132,6 +128,10 @@ class RKRCoefficientEstimator(BlurEstimator):
             self.APU.init_identity_()
 
     # ------------------------------------------------------------------------------------
+    def provides_spec(self) -> dict:
+        """Γ contract: representation ``nrknet.rkr/<form>/J=<num_kernels>``, G channels, ``num_scales`` scales."""
+        return {"coefficients": coefficient_contract(self.form, self.num_kernels, self.num_scales)}
+
     def unet(self, x: Tensor) -> Tensor:
         """The shared U-Net: (B, C_in, s, s') → decoder features (B, w0, s, s')."""
         res1 = self.Encoder[0](self.feat_extract[0](x))

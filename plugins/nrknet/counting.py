@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .atoms import num_coefficients, num_recursions
 from .coefficients import RKRCoefficientEstimator
 from .pyramid import nearest_pyramid
 
@@ -69,8 +70,8 @@ def rkr_macs_per_pixel(form: str, num_kernels: int, channels: int = 3) -> tuple[
     ``C(J+1) → C`` = ``C²(J+1)`` (198 at J = 21); the paper form's plain sum is element-wise
     (0 here, like the Γ multiplication in both forms).
     """
-    steps = num_kernels if form == "reference" else num_kernels - 1
-    mixing = channels * channels * (num_kernels + 1) if form == "reference" else 0
+    steps = num_recursions(form, num_kernels)
+    mixing = channels * channels * num_coefficients(form, num_kernels) if form == "reference" else 0
     return 6 * steps * channels, mixing
 
 

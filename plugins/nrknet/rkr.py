@@ -17,7 +17,7 @@ from restorekit import kernels as rk_kernels
 from restorekit.errors import ConfigError, InputError
 from restorekit.interfaces import Operator
 
-from .atoms import compose_term_kernels, paper_atoms, reference_atoms
+from .atoms import coefficient_contract, compose_term_kernels, num_coefficients, num_recursions, paper_atoms, reference_atoms
 
 __all__ = ["RecursiveKernelOperator"]
 
@@ -105,7 +105,7 @@ class RecursiveKernelOperator(Operator):
         self.linear = form == "paper"
         if form == "reference":
             self.kernels = nn.Parameter(torch.rand(channels * num_kernels, 1, 1, 2))
-            self.mixing = nn.Conv2d(channels * (num_kernels + 1), channels, kernel_size=1, bias=True)
+            self.mixing = nn.Conv2d(channels * num_coefficients(form, num_kernels), channels, kernel_size=1, bias=True)
         else:
             self.logits = nn.Parameter(torch.rand(num_kernels, 3))
 
@@ -113,12 +113,16 @@ class RecursiveKernelOperator(Operator):
     @property
     def num_steps(self) -> int:
         """R, the number of recursion steps (J reference, J − 1 paper)."""
-        return self.num_kernels if self.form == "reference" else self.num_kernels - 1
+        return num_recursions(self.form, self.num_kernels)
 
     @property
     def num_coefficients(self) -> int:
         """G, the number of Γ channels (J + 1 reference, J paper)."""
-        return self.num_steps + 1
+        return num_coefficients(self.form, self.num_kernels)
+
+    def requires_spec(self) -> dict:
+        """Accepted Γ: representation ``nrknet.rkr/<form>/J=<num_kernels>`` with G channels (any number of scales)."""
+        return {"coefficients": coefficient_contract(self.form, self.num_kernels)}
 
     @property
     def kernel_size(self) -> int:

@@ -59,5 +59,5 @@ def test_mismatched_estimator_and_operator_fail_at_build_time():
             "operator": {"type": "nrknet.rkr", "form": "paper", "num_kernels": 20},
         }
     }
-    with pytest.raises(PipelineError, match="22 coefficient channels.*expects 20"):
+    with pytest.raises(PipelineError, match="channels 22 where 20 is accepted.*same form and num_kernels"):
         restorekit.load_pipeline(cfg)
