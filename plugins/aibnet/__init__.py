@@ -1,0 +1,3 @@
+"""The ``aibnet`` plugin (being built; its components are registered as they land)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""The ``dramnet`` plugin (being built; its components are registered as they land)."""
+
+from __future__ import annotations
