@@ -29,6 +29,8 @@ _EXPORTS = {
     "DatasetSettings": "settings",
     "check_degradation": "settings",
     "DEGRADATION_TYPES": "settings",
+    "laplacian_blur_map": "targets",
+    "luminance": "targets",
 }
 
 __all__ = sorted(_EXPORTS)
