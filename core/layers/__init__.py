@@ -43,3 +43,7 @@ __all__ = [
     "haar_dwt2",
     "haar_idwt2",
 ]
+
+from .pyramid import feature_pyramid_label, feature_pyramid_spec  # noqa: E402 - appended module
+
+__all__ += ["feature_pyramid_label", "feature_pyramid_spec"]

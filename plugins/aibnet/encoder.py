@@ -23,13 +23,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from restorekit import ConfigError, Encoder, Features, InputError, PieceSpec
-from restorekit.layers import NAFBlock, StridedConvDownsample, check_image
+from restorekit.layers import NAFBlock, StridedConvDownsample, check_image, feature_pyramid_spec
 
 __all__ = [
     "DECODER_PREFIXES",
     "ENCODER_PREFIXES",
     "NAFNetEncoder",
-    "feature_pyramid_spec",
     "load_nafnet_checkpoint",
     "nafnet_encoder_state_dict",
     "read_nafnet_checkpoint",
@@ -44,17 +43,6 @@ OFFICIAL_SOURCE = (
     "download the official NAFNet-GoPro-width64.pth from megvii-research/NAFNet (README, 'Results and "
     "Pre-trained Models', GoPro, NAFNet-width64) and give its local path as `weights:`"
 )
-
-
-def feature_pyramid_spec(channels: list[int], strides: list[int], hint: str = "") -> PieceSpec:
-    """The contract of a feature pyramid: a representation label naming its channels and
-    strides (finest first), and the number of maps. Encoders declare it as their
-    ``provides_spec()['features']``, decoders that need a given pyramid as ``requires_spec``."""
-    return PieceSpec(
-        representation=f"feature_pyramid(channels={list(map(int, channels))}, strides={list(map(int, strides))})",
-        scales=len(channels),
-        hint=hint,
-    )
 
 
 class NAFNetEncoder(Encoder):
