@@ -129,6 +129,7 @@ class NAFNetEncoder(Encoder):
         if self.frozen:
             self.requires_grad_(False)
             super().train(False)
+            self.gradcheck_exempt = "frozen: the forward runs under no_grad (AIBNet's frozen pretrained encoder, spec §1)"
 
     # -- contract -----------------------------------------------------------------------
     def provides_spec(self) -> dict[str, PieceSpec]:
