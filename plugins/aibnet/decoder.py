@@ -119,15 +119,28 @@ class AIBNetDecoder(Decoder):
             as the blurry input and a new sub-decoder never changes the chain's output).
 
     Choices:
-        - sub-decoder layout D4→D1 with N = 8 SFDH + 1 HFS per level, pixel-shuffle up, 3×3 head (spec §5, our layout mirroring NAFNet/AdaRevD)
-        - residual output I + head_s(d¹_s) for every sub-decoder (spec §5)
-        - chaining f^i = d^i_{s−1} with the unchanged e5, no fusion module (paper Sec. 3.4, Table 6)
-        - SCA branch = NAFNet's spatial path; FFN with a 3×3 depthwise conv; W a scalar init 1; no β/γ (spec §2, eq. 1)
-        - SFEM: heads of 64 channels, Q/K L2-normalised over HW, β per head init √64, one α per block shared by its heads, α_init(l) with l the block index in its level (spec §3, eqs. 2–3)
-        - HFS: FSNet Decoupler k = 3, G = 8 (its high-frequency part only); masked logits set to −∞ (DRSformer) so each M_i is sparse; λ_i init 0.2; no output projection (spec §4, eqs. 4–5)
-        - Σ_i λ_i M_i is formed before the product with V (same value, one matmul)
-        - feature adapter for foreign encoders: an explicit 1×1 conv per map (our choice); never a resize
-        - the Decoupler's BatchNorm needs ≥ 2 images per batch in training (FSNet)
+        - sub-decoder layout: 4 levels D4→D1 of N = 8 SFDH + 1 HFS, pixel-shuffle up, Conv3×3 head
+          (our choice: the paper gives no layer table; it mirrors the NAFNet/AdaRevD decoder, spec §5,
+          and reproduces the paper's 41.1 M parameters and 114 G conv MACs)
+        - residual output Î_k = I + head_k(d¹_k) for every sub-decoder (paper Sec. 3.4; spec §5)
+        - chaining f^i = d^i_{k−1} with the unchanged e5, no fusion module (paper Sec. 3.4, Table 6)
+        - SCA branch = NAFNet's spatial path (our choice: Fig. 2d "the SCA proposed in NAFNet"); FFN
+          with a 3×3 depthwise conv; no β/γ residual scales (paper eq. 1)
+        - W a learnable scalar, init 1 (our choice: the paper says "learnable parameter")
+        - SFEM heads of 64 channels, Q and K L2-normalised over HW (our choice: Restormer's MDTA,
+          logits independent of the resolution)
+        - temperature β per head, init √64 (paper eq. 2 "√C"; our reading: C = channels per head)
+        - α = exp(α_Q1·α_K1) − exp(α_Q2·α_K2) + α_init, one per block shared by its heads (paper eq. 3);
+          α_init(l) = 0.8 − 0.6·exp(−0.3(l − 1)), l the block index in its level (our choice:
+          Differential Transformer's schedule)
+        - HFS masks keep k_i = ⌊d·i/(i+1)⌋ logits per row, n_m = 4 (paper eq. 5, Table 4); the others
+          are set to −∞ (our choice: DRSformer; the paper says "set to 0" but calls M_i sparse);
+          λ_i init 0.2 (our choice: DRSformer); no output projection (paper eq. 4)
+        - Decoupler = the high-frequency part of FSNet's dynamic_filter, k = 3, G = 8 (our choice:
+          FSNet's defaults)
+        - Σ_i λ_i M_i is formed before the product with V (our choice: the same value, one matmul)
+        - feature adapter for other encoders: an explicit 1×1 conv per map, never a resize (our choice)
+        - head_init "zero" for short runs (our choice; the paper does not state its init)
     """
 
     provides = frozenset()

@@ -75,15 +75,15 @@ class NAFNetEncoder(Encoder):
         freeze: keep the encoder frozen (AIBNet Sec. 3.1).
 
     Choices:
-        - NAFNet-64 GoPro as the pretrained encoder (spec §1; the paper, Sec. 4.1, uses UFPNet's
-          encoder, whose kernel-prior branch is not ported: NAFNet is UFPNet's skeleton)
-        - taps e1–e4 before each down conv, e5 after the middle block (official forward order)
-        - zero padding on the right/bottom to a multiple of 16 (NAFNet check_image_size)
-        - training-time NAFNet (global average pooling in SCA), not NAFNetLocal's test-time
-          local pooling (TLC) that the official GoPro test config uses
-        - frozen = requires_grad False + eval() + no_grad (spec §1)
-        - ablation "without pretrained encoder" (Table 3) = `weights: null, freeze: false`, the
-          encoder trained from scratch with sub-decoder 1 (our reading)
+        - NAFNet-64 GoPro as the frozen pretrained encoder (our choice, spec §1: the paper, Sec. 4.1,
+          uses UFPNet's encoder, whose kernel-prior branch is not ported; NAFNet is its skeleton)
+        - taps e1–e4 before each down conv, e5 after the middle block (official NAFNet forward)
+        - zero padding on the right and bottom to a multiple of 16 (NAFNet's check_image_size)
+        - training-time NAFNet with global pooling in SCA (our choice: not NAFNetLocal's test-time
+          local pooling, which the official GoPro test config uses)
+        - frozen = requires_grad False + eval() + no_grad (paper Sec. 3.1; spec §1)
+        - Table 3 "without pretrained encoder" = weights: null, freeze: false, trained with
+          sub-decoder 1 (our reading)
     """
 
     provides = frozenset({"features"})
