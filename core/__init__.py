@@ -4,7 +4,9 @@ Public surface (see README):
 
 * :func:`create` — one component by its YAML name (``"standard.convolution"``);
 * :func:`load_pipeline` — a built, checked :class:`Pipeline` from YAML;
-* :func:`list_components` — the catalog;
+* :func:`list_components` — the catalog; :func:`list_weights` — the bundled weights;
+* :func:`load_weights` / :func:`save_weights` — the one weights loader (safetensors, strict,
+  clear errors) and atomic writer with a :class:`ModelCard` inside;
 * the five interfaces :class:`Encoder`, :class:`BlurEstimator`, :class:`Decoder`,
   :class:`Operator`, :class:`Loss` and the data they exchange.
 """
@@ -41,6 +43,7 @@ from .interfaces import (
 )
 from .pipeline import CompositeLoss, Pipeline, build_pipeline, load_pipeline
 from .plugin_host import get_host
+from .weights import ModelCard, list_weights, load_weights, read_card, save_weights
 
 try:
     __version__ = _metadata.version("restorekit")
@@ -61,6 +64,7 @@ __all__ = [
     "Features",
     "InputError",
     "Loss",
+    "ModelCard",
     "Operator",
     "Pipeline",
     "PieceSpec",
@@ -76,7 +80,11 @@ __all__ = [
     "get_host",
     "hookimpl",
     "list_components",
+    "list_weights",
     "load_pipeline",
+    "load_weights",
+    "read_card",
     "resolve_config",
+    "save_weights",
     "validate_config",
 ]

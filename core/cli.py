@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 from .errors import RestorekitError
 
-BUILTIN_COMMAND_MODULES: tuple[str, ...] = ("restorekit.engine.commands", "restorekit.inference.commands")
+BUILTIN_COMMAND_MODULES: tuple[str, ...] = ("restorekit.engine.commands", "restorekit.inference.commands", "restorekit.weights_cli")
 """Core modules that expose ``add_commands(cli: CommandRegistry)``."""
 
 
@@ -94,6 +94,11 @@ def _cmd_components(args: argparse.Namespace) -> int:
             val = getattr(factory, attr, None)
             if isinstance(val, (set, frozenset)):
                 print(f"  {attr}: {', '.join(sorted(val)) or '-'}")
+        choices = docstring_section(factory, "Choices")
+        if choices:
+            print("  choices:")
+            for line in choices:
+                print(f"    {line}")
         print("  options:")
         if not d["options"]:
             print("    (none)")
@@ -113,6 +118,33 @@ def _cmd_components(args: argparse.Namespace) -> int:
         table.append((r["name"], r["kind"], r["plugin"], r["plugin_version"], summary))
     _print_table(table)
     return 0
+
+
+def docstring_section(obj: Any, title: str) -> list[str]:
+    """The lines of a Google-style docstring section (``Choices:``), dedented, or ``[]``."""
+    import inspect
+
+    doc = inspect.getdoc(obj) or ""
+    lines = doc.splitlines()
+    out: list[str] = []
+    inside = False
+    for line in lines:
+        if line.strip() == f"{title}:" and not line.startswith(" "):
+            inside = True
+            continue
+        if inside:
+            if line and not line.startswith(" "):
+                break
+            if line.strip():
+                out.append(line.strip() if not line.strip().startswith("- ") else line.strip())
+    # join continuation lines onto their bullet
+    merged: list[str] = []
+    for line in out:
+        if merged and not line.startswith("- "):
+            merged[-1] += " " + line
+        else:
+            merged.append(line)
+    return merged
 
 
 def _cmd_config(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 from packaging.requirements import InvalidRequirement, Requirement
@@ -33,7 +33,6 @@ from packaging.version import InvalidVersion, Version
 from .errors import ConfigError, UnknownComponentError, suggestion_text
 from .plugin_host import get_host
 from .registry import normalise_kind
-from .schema import dataclass_schema
 
 TOP_LEVEL_KEYS = ("name", "description", "requires", "model", "losses", "data", "train", "eval")
 MODEL_KEYS = {
@@ -44,18 +43,30 @@ MODEL_KEYS = {
 }
 LOSS_RESERVED = ("type", "weight", "name")
 
-_SECTIONS: dict[str, type] = {}
+SECTION_VALIDATORS: dict[str, str] = {
+    "data": "restorekit.data.settings:validate_data_section",
+    "train": "restorekit.engine.settings:validate_train_section",
+    "eval": "restorekit.metrics.settings:validate_eval_section",
+}
+"""The one table of section schemas: section → ``module:function`` validating it.
+
+Each validator is ``f(value: Mapping | None) -> dict | None``: it checks the whole section
+(types, ranges, names of registered datasets/metrics, with "did you mean") and returns it
+resolved with every default filled in, or ``None`` for an absent section that has no
+defaults. The modules are imported only when a section is validated, so this module
+imports none of the engine, data or metrics packages (no import cycle).
+"""
 
 
-def register_section(name: str, schema: type) -> None:
-    """Give a top-level section (``train``, ``data``, ``eval``) a dataclass schema."""
-    if name not in TOP_LEVEL_KEYS:
-        raise ValueError(f"unknown section '{name}'")
-    _SECTIONS[name] = schema
+def section_validator(name: str) -> Callable[[Any], dict[str, Any] | None]:
+    """The validator of top-level section ``name`` (imported on first use)."""
+    import importlib
 
-
-def section_schema(name: str) -> type | None:
-    return _SECTIONS.get(name)
+    target = SECTION_VALIDATORS.get(name)
+    if target is None:
+        raise ConfigError(f"unknown section '{name}'{suggestion_text(name, list(SECTION_VALIDATORS))}")
+    module, _, func = target.partition(":")
+    return getattr(importlib.import_module(module), func)
 
 
 # ---------------------------------------------------------------------------------------
@@ -292,24 +303,10 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
         rlosses.append(entry)
     out["losses"] = rlosses
 
-    for section in ("data", "train", "eval"):
-        if section not in config or config[section] is None:
-            schema_cls = _SECTIONS.get(section)
-            if schema_cls is not None and section != "data":
-                out[section] = _dataclass_to_plain(dataclass_schema(schema_cls, section).validate({}, section))
-            continue
-        value = config[section]
-        schema_cls = _SECTIONS.get(section)
-        if schema_cls is None:
-            if not isinstance(value, Mapping):
-                raise ConfigError(f"{section}: expected a mapping")
-            out[section] = copy.deepcopy(dict(value))
-            continue
-        schema = dataclass_schema(schema_cls, f"the '{section}' section")
-        checked = schema.validate(value, section)
-        merged = {k: _plain(v) for k, v in schema.defaults().items()}
-        merged.update(checked)
-        out[section] = _dataclass_to_plain(merged)
+    for section in SECTION_VALIDATORS:
+        resolved = section_validator(section)(config.get(section))
+        if resolved is not None:
+            out[section] = _dataclass_to_plain(resolved)
     return out
 
 
@@ -338,7 +335,3 @@ def dump_yaml(config: Mapping[str, Any]) -> str:
 
 def kind_of_model_key(key: str) -> str:
     return normalise_kind(MODEL_KEYS[key])
-
-from .engine import settings as _engine_settings  # noqa: E402,F401  registers the train section
-from .data import settings as _data_settings  # noqa: E402,F401  registers the data section
-from .metrics import settings as _metrics_settings  # noqa: E402,F401  registers the eval section

@@ -63,6 +63,13 @@ def register_metrics(register: Register) -> None:
 
 
 @hookspec
+def register_weights(register: Register) -> None:
+    """Register bundled weights files: ``register(name, path)`` with ``path`` a safetensors
+    file (usually inside the plugin package) carrying a :class:`restorekit.ModelCard`; listed
+    by ``restorekit weights`` as ``<plugin>.<name>``."""
+
+
+@hookspec
 def register_commands(cli: Any) -> None:
     """Add command-line sub-commands: ``cli.add(name, help, configure, run)``; see
     :class:`restorekit.cli.CommandRegistry`."""

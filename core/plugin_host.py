@@ -71,6 +71,7 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self.catalog = Catalog()
         self.plugins: dict[str, PluginStatus] = {}
+        self.weights: dict[str, Any] = {}  # "<plugin>.<name>" → restorekit.weights.WeightsEntry
 
     # -- discovery ----------------------------------------------------------------------
     def load_entry_points(self) -> None:
@@ -155,8 +156,13 @@ class PluginHost:
                 for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
                     if impl.plugin is plugin:
                         impl.function(register=self._register_callback(kind, status))
+            for impl in self.pm.hook.register_weights.get_hookimpls():
+                if impl.plugin is plugin:
+                    impl.function(register=self._weights_callback(status))
         except Exception as exc:  # noqa: BLE001
             self.catalog.remove_plugin(name)
+            for key in [k for k, e in self.weights.items() if e.plugin == name]:
+                del self.weights[key]
             self.pm.unregister(plugin)
             status.status = "error"
             status.error = f"{type(exc).__name__}: {exc}"
@@ -170,6 +176,26 @@ class PluginHost:
             info = self.catalog.add(kind, status.name, status.version, name, factory, summary)
             status.components.append(info.name)
             return info
+
+        return register
+
+    def _weights_callback(self, status: PluginStatus) -> Callable[..., Any]:
+        from pathlib import Path
+
+        from .weights import WeightsEntry, read_card
+
+        def register(name: str, path: Any) -> Any:
+            if not isinstance(name, str) or not name or "." in name:
+                raise PluginError(f"plugin '{status.name}' registered weights with an invalid name {name!r} (use a short name like 'tiny')")
+            full = f"{status.name}.{name}"
+            if full in self.weights:
+                raise PluginError(f"duplicate bundled weights name '{full}'")
+            p = Path(path)
+            if not p.is_file():
+                raise PluginError(f"plugin '{status.name}' registered weights '{full}' at '{p}', which does not exist")
+            entry = WeightsEntry(name=full, plugin=status.name, path=p, card=read_card(p))
+            self.weights[full] = entry
+            return entry
 
         return register
 

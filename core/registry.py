@@ -107,6 +107,12 @@ class Catalog:
                 f"{plugin_version}); uninstall one of them or disable it with "
                 f"RESTOREKIT_DISABLE_PLUGINS"
             )
+        schema = schema_of(factory, full)
+        if kind == "dataset":
+            # the keyword arguments the core passes to every dataset are not the dataset's options
+            from .data.settings import DATASET_RUNTIME_KEYS
+
+            schema = Schema(full, {k: o for k, o in schema.options.items() if k not in DATASET_RUNTIME_KEYS}, accepts_extra=False)
         info = ComponentInfo(
             name=full,
             kind=kind,
@@ -114,7 +120,7 @@ class Catalog:
             plugin=plugin,
             plugin_version=plugin_version,
             summary=summary if summary is not None else _summary_of(factory),
-            schema=schema_of(factory, full),
+            schema=schema,
         )
         self._entries[full] = info
         return info

@@ -15,6 +15,7 @@ from typing import Any
 
 _EXPORTS = {
     "build_dataset": "build",
+    "BlurMapTarget": "build",
     "dataset_settings": "build",
     "collate": "collate",
     "collate_kernels": "collate",
@@ -25,7 +26,6 @@ _EXPORTS = {
     "degrade": "synthetic",
     "paired_augment": "augment",
     "sample_generator": "augment",
-    "DataSettings": "settings",
     "DatasetSettings": "settings",
     "check_degradation": "settings",
     "DEGRADATION_TYPES": "settings",

@@ -6,7 +6,9 @@ and degradations from its own ``torch.Generator`` (:func:`restorekit.data.augmen
 never from global RNG state. Training datasets change with :meth:`DeblurDataset.set_epoch`;
 validation/test datasets ignore the epoch (the same crops every time).
 
-Folder layouts (``root`` is the dataset's root folder; ``split`` is train / val / test):
+Folder layouts (``root`` is the dataset's root folder; ``split`` is train / val / test). These are
+library functions; the ``standard`` plugin registers them as the datasets ``standard.paired``
+… ``standard.synthetic`` that YAML names:
 
 =============  =====================================================================================
 ``paired``     ``root[/subset]/{blurry_dir,sharp_dir}/NAME.ext`` (defaults ``blur``, ``sharp``);
@@ -202,6 +204,8 @@ LAYOUTS = {
     "lfdof": lfdof_pairs,
     "realblur": realblur_pairs,
 }
+"""Layout name → pair-listing function ``f(root, cfg, split) -> [(blurry, sharp, name)]``; a
+library for dataset factories (the datasets usable in YAML are the registered ones)."""
 
 
 # ---------------------------------------------------------------------------------------

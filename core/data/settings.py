@@ -1,10 +1,11 @@
-"""The ``data:`` section of a pipeline YAML (light: registered by core/config.py at import).
+"""The ``data:`` section of a pipeline YAML (light: validated lazily through
+:data:`restorekit.config.SECTION_VALIDATORS`).
 
 Example::
 
     data:
       train:
-        type: synthetic              # paired | gopro | realblur | dpdd | lfdof | synthetic
+        type: synthetic              # a registered dataset: standard.{paired,gopro,realblur,dpdd,lfdof,synthetic}, myplugin.frames …
         root: data/sharp_images      # for synthetic: any folder of sharp images
         crop: 128
         flips: true
@@ -36,10 +37,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-from ..config import register_section
 from ..errors import ConfigError, suggestion_text
 
-DATASET_TYPES: tuple[str, ...] = ("paired", "gopro", "realblur", "dpdd", "lfdof", "synthetic")
 KERNEL_DEGRADATIONS: tuple[str, ...] = ("motion_bf", "motion_gp", "gaussian", "disk")
 """Uniform blurs: a kernel from ``restorekit.psf.<name>``; the sample then carries ``kernel``."""
 SPATIAL_DEGRADATIONS: tuple[str, ...] = ("defocus_depth",)
@@ -230,49 +229,58 @@ class Degradation(metaclass=_DegradationMeta):
     """Schema marker for one ``{type: …, **options}`` degradation entry (see :func:`check_degradation`)."""
 
 
+DATASET_RUNTIME_KEYS: tuple[str, ...] = ("split", "seed", "train", "crop", "random_crop", "flips", "rot90", "channels")
+"""Keyword arguments the core passes to every dataset factory (not options of its own)."""
+
+
 @dataclass
 class DatasetSettings:
-    """One dataset (``data.train``, ``data.val`` or ``data.test``).
+    """The options every dataset takes (``data.train``, ``data.val`` or ``data.test``); the
+    rest of the entry are the options of the dataset ``type`` (its factory's typed
+    signature, e.g. ``root``, ``blurry_dir``, ``degradations`` — see
+    ``restorekit components show standard.paired``).
 
     Attributes:
-        type: folder layout (see :mod:`restorekit.data.datasets`).
-        root: dataset root folder (for ``synthetic``: a folder of sharp images, searched recursively).
-        subset: override the split folder / list (e.g. ``test`` for GoPro validation).
-        blurry_dir, sharp_dir: sub-folder names of the ``paired`` layout.
-        list_file: RealBlur pair list (``gt/… blur/…`` per line), relative to ``root``.
+        type: a registered dataset, ``<plugin>.<name>`` (``standard.gopro``, ``myplugin.frames``);
+            a bare name (``gopro``) is accepted when exactly one plugin registers it.
         crop: square crop size (random for training, centred otherwise); ``null`` = full image.
         random_crop: force random (``true``) or centred (``false``) crops; ``null`` = by split.
         flips: random horizontal and vertical flips (training).
         rot90: random multiples of 90° rotation (training).
-        length: samples per epoch (``synthetic``; default = number of images).
         channels: 1 (grayscale) or 3 (RGB).
-        degradations: synthetic degradation chain (``synthetic`` only).
         seed: added to the run's seed for this dataset.
+        blur_map_tile: add ``blur_map`` ``(1, H/t, W/t)`` to every sample, DRAMNet's Laplacian
+            target (eq. 1, :func:`restorekit.data.laplacian_blur_map`) on ``t × t`` tiles of
+            the final (cropped) pair; ``null``: no blur map.
     """
 
-    type: Literal["paired", "gopro", "realblur", "dpdd", "lfdof", "synthetic"]
-    root: str
-    subset: str | None = None
-    blurry_dir: str = "blur"
-    sharp_dir: str = "sharp"
-    list_file: str | None = None
+    type: str
     crop: int | None = None
     random_crop: bool | None = None
     flips: bool = False
     rot90: bool = False
-    length: int | None = None
     channels: Literal[1, 3] = 3
-    degradations: list[Degradation] = field(default_factory=list)
     seed: int = 0
+    blur_map_tile: int | None = None
 
 
-@dataclass
-class DataSettings:
-    """The ``data:`` section: a dataset per split (any may be omitted)."""
-
-    train: DatasetSettings | None = None
-    val: DatasetSettings | None = None
-    test: DatasetSettings | None = None
+SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 
-register_section("data", DataSettings)
+def validate_data_section(value: Any) -> dict[str, Any] | None:
+    """Validate the ``data:`` section (``None`` when absent) and return it resolved: each split
+    with its dataset's ``type`` resolved to the registered name and every default filled in."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"data: expected a mapping with {', '.join(SPLITS)} entries, got {type(value).__name__}")
+    out: dict[str, Any] = {}
+    for split, spec in value.items():
+        if split not in SPLITS:
+            raise ConfigError(f"data.{split}: unknown split{suggestion_text(str(split), SPLITS)} (splits: {', '.join(SPLITS)})")
+        if spec is None:
+            continue
+        from .build import dataset_settings
+
+        out[split] = dataset_settings(value, split)
+    return out

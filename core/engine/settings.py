@@ -1,8 +1,9 @@
 """The ``train:`` section of a pipeline YAML: :class:`TrainSettings` and :class:`StageSettings`.
 
-Registered with :func:`restorekit.config.register_section` when this module is imported
-(``core/config.py`` imports it), so ``restorekit config validate`` checks the section with
-"did you mean" suggestions like every component. This module imports nothing heavy.
+:func:`validate_train_section` is the section's entry in
+:data:`restorekit.config.SECTION_VALIDATORS`, so ``restorekit config validate`` checks the
+section (types, ranges, stages) with "did you mean" suggestions like every component and
+``config resolve`` prints every default. This module imports nothing heavy.
 
 Example::
 
@@ -82,6 +83,11 @@ class TrainSettings:
         find_unused_parameters: passed to DistributedDataParallel (needed when a stage's
             losses do not reach every trainable parameter).
         stages: the stages, run in order; empty means one stage of ``iterations`` steps.
+        init_weights: warm start: weights loaded (with :func:`restorekit.load_weights`)
+            before the first step of a new run — a ``.safetensors`` file, a run folder, or a
+            bundled weights name; ignored when resuming.
+        init_strict: the warm-start file must match the pipeline key for key (``false``:
+            load the keys it shares with the pipeline; shapes must still agree).
     """
 
     optimizer: Literal["adam", "adamw"] = "adamw"
@@ -109,6 +115,8 @@ class TrainSettings:
     num_workers: int = 0
     find_unused_parameters: bool = False
     stages: list[StageSettings] = field(default_factory=list)
+    init_weights: str | None = None
+    init_strict: bool = True
 
     # -- construction from a resolved config ------------------------------------------------
     @classmethod
@@ -187,10 +195,12 @@ def _stage(value: Any, index: int) -> StageSettings:
     return StageSettings(**checked)
 
 
-def _register() -> None:
-    from ..config import register_section
-
-    register_section("train", TrainSettings)
-
-
-_register()
+def validate_train_section(value: Any) -> dict[str, Any]:
+    """Validate the ``train:`` section (absent = all defaults) and return it fully resolved,
+    stages included (each with every field; unnamed stages are ``stage<i>``)."""
+    if value is not None and not isinstance(value, Mapping):
+        raise ConfigError(f"train: expected a mapping of training settings, got {type(value).__name__}")
+    settings = TrainSettings.from_config(value)
+    out = dataclasses.asdict(settings)
+    out["betas"] = list(settings.betas)
+    return out

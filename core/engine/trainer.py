@@ -119,6 +119,12 @@ class Trainer:
         self.resumed_from = ckpt.resolve_resume(resume, self.checkpoint_root) if resume is not None else None
         if self.resumed_from is not None:
             self._load(self.resumed_from)
+        elif s.init_weights:
+            from ..weights import load_weights  # warm start: the one weights loader
+
+            load_weights(self.pipeline, s.init_weights, strict=s.init_strict)
+            if self.ema is not None:
+                self.ema = EMA(self.pipeline, s.ema)
 
     # -- set-up helpers ------------------------------------------------------------------------
     @property

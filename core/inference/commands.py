@@ -31,34 +31,32 @@ def _device(name: str) -> torch.device:
     return dev
 
 
-def load_weights(pipeline: torch.nn.Module, path: str | Path) -> None:
-    """Load a safetensors state dict (a file, or a checkpoint folder holding ``model.safetensors``)."""
-    from safetensors.torch import load_file
-
-    p = Path(path)
-    if p.is_dir():
-        p = p / "model.safetensors"
-    if not p.is_file():
-        raise InputError(f"weights file '{p}' does not exist (give a .safetensors file or a checkpoint folder)")
-    try:
-        state = load_file(str(p))
-    except Exception as exc:  # safetensors raises SafetensorError for corrupt headers
-        raise InputError(f"{p}: not a readable safetensors file ({exc})") from exc
-    result = pipeline.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        miss = ", ".join(result.missing_keys[:5]) + (" …" if len(result.missing_keys) > 5 else "")
-        unexp = ", ".join(result.unexpected_keys[:5]) + (" …" if len(result.unexpected_keys) > 5 else "")
-        raise InputError(
-            f"{p} does not match the pipeline: {len(result.missing_keys)} missing key(s) [{miss}], "
-            f"{len(result.unexpected_keys)} unexpected key(s) [{unexp}]; use the weights trained with this pipeline YAML"
-        )
-
-
 def _build_pipeline(config: str | None, overrides: Sequence[str], weights: str | None, device: torch.device) -> Any:
+    """The pipeline of ``--pipeline`` (a YAML path, or the name of bundled weights, whose model
+    card holds the pipeline) with ``--weights`` (or the bundled file) loaded by
+    :func:`restorekit.load_weights`."""
     from ..pipeline import load_pipeline
+    from ..weights import bundled_weights, load_weights, read_card, resolve_weights_path
 
+    bundled = bundled_weights()
+    if config is not None and config in bundled and not Path(config).exists():
+        entry = bundled[config]
+        if entry.card is None:
+            raise ConfigError(f"bundled weights '{config}' carry no model card, so their pipeline is unknown; pass --pipeline FILE")
+        pipeline = load_pipeline(entry.card.pipeline, overrides=list(overrides) or None)
+        load_weights(pipeline, weights or entry.path)
+        print(f"pipeline: {config} (bundled), weights: {weights or entry.path}", file=sys.stderr)
+        return pipeline.to(device).eval()
     if config is None:
-        raise ConfigError("no pipeline given: pass --pipeline FILE (a pipeline YAML, e.g. pipelines/tiny.yaml)")
+        card = read_card(resolve_weights_path(weights)) if weights else None
+        if card is None:
+            raise ConfigError(
+                "no pipeline given: pass --pipeline FILE (a pipeline YAML, e.g. pipelines/tiny.yaml) or the name of "
+                "bundled weights (`restorekit weights` lists them)"
+            )
+        pipeline = load_pipeline(card.pipeline, overrides=list(overrides) or None)
+        load_weights(pipeline, weights)
+        return pipeline.to(device).eval()
     pipeline = load_pipeline(config, overrides=list(overrides) or None)
     if weights:
         load_weights(pipeline, weights)

@@ -52,6 +52,21 @@ def prepare(image: Tensor, protocol: Protocol) -> Tensor:
     return x
 
 
+_PLUGIN_METRICS: dict[tuple[str, tuple], Any] = {}
+
+
+def plugin_metric(name: str, options: Mapping[str, Any] | None = None) -> Any:
+    """A metric registered by a plugin, built once per (name, options) with
+    :func:`restorekit.create`. It is called as ``metric(restored, sharp) -> (B,)`` on float64
+    images after the protocol's colour space, rounding and border crop, scaled to [0, 1]."""
+    from ..components import create
+
+    key = (name, tuple(sorted((options or {}).items(), key=lambda kv: kv[0])))
+    if key not in _PLUGIN_METRICS:
+        _PLUGIN_METRICS[key] = create(name, kind="metric", **dict(options or {}))
+    return _PLUGIN_METRICS[key]
+
+
 def compute_metrics(
     restored: Tensor,
     sharp: Tensor,
@@ -92,6 +107,17 @@ def compute_metrics(
             out["psnr"] = psnr(a, b, data_range=proto.data_range)
         elif name == "ssim":
             out["ssim"] = ssim(a, b, data_range=proto.data_range)
+        elif name not in ("psnr", "ssim", "lpips"):
+            metric = plugin_metric(name, proto.options_of(name))
+            scale = 1.0 / proto.data_range
+            with torch.no_grad():
+                value = metric(a * scale, b * scale)
+            if not isinstance(value, Tensor) or value.shape != (a.shape[0],):
+                raise ConfigError(
+                    f"metric '{name}' returned {getattr(value, 'shape', type(value).__name__)}; a metric must return "
+                    f"one value per image, a tensor of shape ({a.shape[0]},)"
+                )
+            out[name] = value.double()
         elif name == "lpips":
             if lpips is None:
                 raise ConfigError(

@@ -27,6 +27,46 @@ from typing import Any, Literal, Mapping
 from ..errors import ConfigError, suggestion_text
 
 KNOWN_METRICS: tuple[str, ...] = ("psnr", "ssim", "lpips")
+"""The built-in metrics; any other name must be a metric registered by a plugin (``plugin.name``)."""
+
+
+def metric_spec(entry: Any, path: str = "eval.metrics") -> str | dict[str, Any]:
+    """Check one ``eval.metrics`` entry: a built-in name, or a registered metric's name or
+    ``{type: name, **options}`` (options checked against its constructor). Returns the entry
+    (options with defaults filled in)."""
+    from ..plugin_host import get_host
+
+    if isinstance(entry, Mapping):
+        name = entry.get("type")
+        if not isinstance(name, str):
+            raise ConfigError(f"{path}: a metric given as a mapping needs 'type: <plugin>.<name>'")
+        options = {k: v for k, v in entry.items() if k != "type"}
+    elif isinstance(entry, str):
+        name, options = entry, None
+    else:
+        raise ConfigError(f"{path}: expected a metric name or {{type: name, ...}}, got {type(entry).__name__}")
+    if name in KNOWN_METRICS:
+        if options:
+            raise ConfigError(f"{path}: the built-in metric '{name}' takes no options (set them on the protocol: border, color …)")
+        return name
+    host = get_host()
+    candidates = list(KNOWN_METRICS) + host.catalog.names("metric")
+    if name not in host.catalog or host.catalog.get(name).kind != "metric":
+        hint = host.missing_hint(name) if "." in name else ""
+        raise ConfigError(
+            f"{path}: unknown metric '{name}'{suggestion_text(name, candidates)}{hint} "
+            f"(built-in: {', '.join(KNOWN_METRICS)}; plugin metrics: `restorekit components --kind metric`)"
+        )
+    info = host.catalog.get(name, "metric")
+    checked = info.schema.validate(options or {}, path)
+    if options is None:
+        return name
+    return {"type": name, **{k: v for k, v in info.schema.defaults().items()}, **checked}
+
+
+def metric_name(entry: str | Mapping[str, Any]) -> str:
+    """The name of an ``eval.metrics`` entry (its ``type`` for a mapping)."""
+    return entry if isinstance(entry, str) else str(entry["type"])
 
 
 @dataclass(frozen=True)
@@ -41,7 +81,9 @@ class Protocol:
             and the SSIM dynamic range.
         uint8: round ``clip(x, 0, 1) · 255`` to integers before comparing (needs
             ``data_range == 255``), i.e. compare the 8-bit images a method would save.
-        metrics: metric names, from :data:`KNOWN_METRICS`.
+        metrics: metric names: the built-ins of :data:`KNOWN_METRICS` or registered
+            plugin metrics (``plugin.name``; their options live in :attr:`metric_options`).
+        metric_options: options of plugin metrics by name (from ``{type: …, **options}``).
     """
 
     name: str
@@ -50,6 +92,11 @@ class Protocol:
     data_range: float = 1.0
     uint8: bool = False
     metrics: tuple[str, ...] = ("psnr", "ssim")
+    metric_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+
+    def options_of(self, metric: str) -> dict[str, Any]:
+        """Options of a plugin metric (``{}`` when none were given)."""
+        return dict(dict(self.metric_options).get(metric, ()))
 
     def __post_init__(self) -> None:
         if self.color not in ("rgb", "y"):
@@ -64,10 +111,10 @@ class Protocol:
                 f"(got {self.data_range}); set data_range: 255 or uint8: false"
             )
         for m in self.metrics:
-            if m not in KNOWN_METRICS:
+            if m not in KNOWN_METRICS and "." not in m:
                 raise ConfigError(
                     f"protocol '{self.name}': unknown metric '{m}'{suggestion_text(m, KNOWN_METRICS)} "
-                    f"(known: {', '.join(KNOWN_METRICS)})"
+                    f"(built-in: {', '.join(KNOWN_METRICS)}; plugin metrics are named 'plugin.name')"
                 )
 
 
@@ -93,6 +140,14 @@ for _p in (
     register_protocol(_p)
 
 
+def _frozen(v: Any) -> Any:
+    if isinstance(v, list):
+        return tuple(_frozen(x) for x in v)
+    if isinstance(v, Mapping):
+        return tuple(sorted((k, _frozen(x)) for k, x in v.items()))
+    return v
+
+
 def get_protocol(name: str) -> Protocol:
     """The protocol called ``name``, or a :class:`ConfigError` with "did you mean"."""
     try:
@@ -113,7 +168,12 @@ def protocol_from_settings(settings: Mapping[str, Any] | None) -> Protocol:
         if settings.get(key) is not None:
             changes[key] = settings[key]
     if settings.get("metrics") is not None:
-        changes["metrics"] = tuple(settings["metrics"])
+        entries = list(settings["metrics"])
+        changes["metrics"] = tuple(metric_name(e) for e in entries)
+        changes["metric_options"] = tuple(
+            (str(e["type"]), tuple(sorted((k, _frozen(v)) for k, v in e.items() if k != "type")))
+            for e in entries if isinstance(e, Mapping)
+        )
     if changes and "data_range" not in changes and "uint8" in changes:
         changes["data_range"] = 255.0 if changes["uint8"] else 1.0
     return replace(base, **changes) if changes else base

@@ -11,9 +11,15 @@ from .conformance import (
     check_loss,
     check_operator,
 )
+from .gradients import GRADCHECK_TOL, devices, dtype_matrix, gradcheck_module, run_gradcheck
 
 __all__ = [
     "ADJOINT_TOL",
+    "GRADCHECK_TOL",
+    "devices",
+    "dtype_matrix",
+    "gradcheck_module",
+    "run_gradcheck",
     "check_blur_estimator",
     "check_decoder",
     "check_encoder",

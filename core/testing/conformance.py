@@ -2,7 +2,11 @@
 
 Modelled on kornia's ``testing/base.py`` template (smoke, exceptions, cardinality, feature,
 gradcheck), as plain functions that raise ``AssertionError`` with a message saying what is
-wrong, so plugin authors can call them from any test runner::
+wrong, so plugin authors can call them from any test runner. Every check runs its smoke
+tests over a device × dtype matrix (CPU float32/float64, and CUDA when present) and
+``torch.autograd.gradcheck`` in float64 on small inputs, with respect to the inputs and the
+trainable parameters (see :mod:`restorekit.testing.gradients`; opt out per component with
+``gradcheck_exempt = "<reason>"``)::
 
     from restorekit.testing import check_operator
     check_operator(MyBlur(), in_shape=(2, 3, 16, 16), params={"kernel": k})
@@ -18,6 +22,7 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import Tensor, nn
 
+from .gradients import dtype_matrix, exemption, gradcheck_module, run_gradcheck, to_dtype
 from ..interfaces import (
     BlurEstimate,
     BlurEstimator,
@@ -78,13 +83,19 @@ def check_operator(
     dtypes: tuple[torch.dtype, ...] = (torch.float64, torch.float32),
     seed: int = 0,
     check_param_grads: bool = True,
-) -> dict[str, float]:
+    gradcheck: bool | str = True,
+    gradcheck_shape: tuple[int, ...] | None = None,
+) -> dict[str, Any]:
     """Adjointness, linearity, declared output shape, determinism and gradients of an operator.
 
     ``params`` are the call parameters (``kernel=…``, ``coefficients=…``). For affine
-    operators the linear part (``A_linear``) is tested, as the spec requires.
+    operators the linear part (``A_linear``) is tested, as the spec requires. ``gradcheck``
+    runs ``torch.autograd.gradcheck`` (float64) of ``A`` and ``A_adjoint`` with respect to
+    the input, the floating parameters and the operator's own trainable parameters on
+    ``gradcheck_shape`` (default: ``in_shape``; parameters must fit it).
 
-    Returns the measured relative errors ``{"adjoint_float64": …, "linear_float64": …}``.
+    Returns the measured relative errors ``{"adjoint_float64": …, "linear_float64": …}``
+    (and ``"gradcheck": "passed"`` or the reason it was skipped).
     """
     assert isinstance(op, Operator), f"{type(op).__name__} is not a restorekit.Operator"
     assert op.weighting in ("none", "input", "output"), f"weighting must be none|input|output, got {op.weighting!r}"
@@ -123,7 +134,28 @@ def check_operator(
     for name, g in zip(grad_params, gp):
         assert g is not None, f"A is not differentiable with respect to its parameter '{name}'"
         _assert_finite(g, f"gradient w.r.t. '{name}'")
+    reason = exemption(op, gradcheck)
+    if reason is None:
+        _gradcheck_operator(op, tuple(gradcheck_shape or in_shape), params, seed, check_param_grads)
+        results["gradcheck"] = "passed"
+    else:
+        results["gradcheck"] = f"skipped: {reason}"
     return results
+
+
+def _gradcheck_operator(op: Operator, shape: tuple[int, ...], params: Mapping[str, Any], seed: int, with_params: bool) -> None:
+    for device in [d for d, t in dtype_matrix((torch.float64,))]:
+        p = to_dtype(dict(params), torch.float64, device)
+        tensor_keys = [k for k, v in p.items() if isinstance(v, Tensor) and v.is_floating_point()] if with_params else []
+        gen = torch.Generator().manual_seed(seed + 3)
+        x = torch.randn(shape, generator=gen, dtype=torch.float64).to(device)
+        y = torch.randn(tuple(op.out_shape(shape, **p)), generator=gen, dtype=torch.float64).to(device)
+        for name, method, arg in (("A", "A", x), ("A_adjoint", "A_adjoint", y)):
+            def fwd(m: nn.Module, inputs: tuple[Tensor, ...], method: str = method) -> Tensor:
+                call = {**p, **dict(zip(tensor_keys, inputs[1:]))}
+                return getattr(m, method)(inputs[0], **call)
+
+            gradcheck_module(op, fwd, [arg, *[p[k] for k in tensor_keys]], f"{type(op).__name__}.{name} on {device}", device)
 
 
 # ---------------------------------------------------------------------------------------
@@ -131,8 +163,16 @@ def check_operator(
 # ---------------------------------------------------------------------------------------
 
 
-def check_encoder(encoder: Encoder, in_shape: tuple[int, ...] = (2, 3, 32, 32), seed: int = 0) -> Features:
-    """Features match the declared channels/strides, keep dtype, are deterministic, and carry gradients."""
+def check_encoder(
+    encoder: Encoder,
+    in_shape: tuple[int, ...] = (2, 3, 32, 32),
+    seed: int = 0,
+    gradcheck: bool | str = True,
+    gradcheck_shape: tuple[int, ...] | None = None,
+) -> Features:
+    """Features match the declared channels/strides, keep dtype on every device × dtype, are
+    deterministic, carry gradients, and pass gradcheck (float64, ``gradcheck_shape`` —
+    default one image of ``in_shape``)."""
     assert isinstance(encoder, Encoder), f"{type(encoder).__name__} is not a restorekit.Encoder"
     encoder.eval()
     _seed(seed)
@@ -155,9 +195,13 @@ def check_encoder(encoder: Encoder, in_shape: tuple[int, ...] = (2, 3, 32, 32), 
     again = encoder(x)
     for a, b in zip(feats.maps, again.maps):
         assert torch.equal(a, b), "encoder is not deterministic in eval mode"
+    _matrix(encoder, lambda m, dt, dev: m(x.to(dev, dt)).maps, "encoder")
     encoder.train()
     out = encoder(x)
     _grad_reaches(encoder, sum(m.mean() for m in out.maps), "encoder")
+    if exemption(encoder, gradcheck) is None:
+        gx = torch.rand(gradcheck_shape or (1, *in_shape[1:]), generator=torch.Generator().manual_seed(seed + 5))
+        gradcheck_module(encoder, lambda m, a: m(a[0]), [gx], f"encoder {type(encoder).__name__}")
     return feats
 
 
@@ -181,8 +225,10 @@ def check_blur_estimator(
     estimate: BlurEstimate | None = None,
     batch: Mapping[str, Any] | None = None,
     seed: int = 0,
+    gradcheck: bool | str = True,
 ) -> BlurEstimate:
-    """Returns a BlurEstimate providing everything declared, in the documented shapes."""
+    """Returns a BlurEstimate providing everything declared, in the documented shapes, on every
+    device × dtype; gradcheck (float64) of the estimate w.r.t. the image and parameters."""
     assert isinstance(estimator, BlurEstimator), f"{type(estimator).__name__} is not a restorekit.BlurEstimator"
     gen = torch.Generator().manual_seed(seed)
     estimate = estimate if estimate is not None else _estimate_with(estimator.requires, tuple(image.shape), gen)
@@ -206,6 +252,28 @@ def check_blur_estimator(
         for i, c in enumerate(out.coefficients):
             assert c.dim() == 4 and c.shape[0] == b, f"coefficients[{i}] must be (B,G,h,w), got {tuple(c.shape)}"
             _assert_finite(c, f"coefficients[{i}]")
+    was = estimator.training
+    estimator.eval()
+    _matrix(
+        estimator,
+        lambda m, dt, dev: _estimate_tensors(m(image.to(dev, dt), to_dtype(features, dt, dev), to_dtype(estimate, dt, dev), to_dtype(batch, dt, dev))),
+        "blur estimator",
+    )
+    if exemption(estimator, gradcheck) is None:
+        gradcheck_module(
+            estimator,
+            lambda m, a: _estimate_tensors(m(a[0], to_dtype(features, torch.float64), to_dtype(estimate, torch.float64), {**to_dtype(batch, torch.float64), "blurry": a[0]})),
+            [image],
+            f"blur estimator {type(estimator).__name__}",
+        )
+    estimator.train(was)
+    return out
+
+
+def _estimate_tensors(est: BlurEstimate) -> list[Tensor]:
+    out = [t for t in (est.map, est.kernel) if t is not None]
+    out += list(est.coefficients or [])
+    out += [v for v in est.extras.values() if isinstance(v, Tensor) and v.is_floating_point()]
     return out
 
 
@@ -216,9 +284,11 @@ def check_decoder(
     estimate: BlurEstimate | None = None,
     operator: Operator | None = None,
     seed: int = 0,
+    gradcheck: bool | str = True,
 ) -> DecoderOutput:
-    """Restored image has the input's shape and dtype, is finite and deterministic, and
-    gradients reach the parameters; inputs hold only what the decoder declares it requires."""
+    """Restored image has the input's shape and dtype (on every device × dtype), is finite and
+    deterministic, gradients reach the parameters and pass gradcheck (float64, w.r.t. the
+    image and the parameters); inputs hold only what the decoder declares it requires."""
     assert isinstance(decoder, Decoder), f"{type(decoder).__name__} is not a restorekit.Decoder"
     gen = torch.Generator().manual_seed(seed)
     if estimate is None:
@@ -237,10 +307,49 @@ def check_decoder(
     assert out.restored.dtype == image.dtype, f"restored dtype {out.restored.dtype} ≠ input dtype {image.dtype}"
     _assert_finite(out.restored, "restored image")
     assert torch.equal(out.restored, again.restored), "decoder is not deterministic in eval mode"
+    decoder.eval()
+    _matrix(
+        decoder,
+        lambda m, dt, dev: [m(image.to(dev, dt), to_dtype(features, dt, dev), to_dtype(estimate, dt, dev), _op_to(operator, dt, dev)).restored],
+        "decoder",
+        check_dtype=True,
+    )
     decoder.train()
     out = decoder(image, features, estimate, operator)
     _grad_reaches(decoder, out.restored.square().mean(), "decoder")
+    if exemption(decoder, gradcheck) is None:
+        op64 = _op_to(operator, torch.float64, torch.device("cpu"))
+        f64, e64 = to_dtype(features, torch.float64), to_dtype(estimate, torch.float64)
+        gradcheck_module(
+            decoder,
+            lambda m, a: m(a[0], f64, e64, op64).restored,
+            [image],
+            f"decoder {type(decoder).__name__}",
+        )
     return out
+
+
+def _op_to(operator: Operator | None, dtype: torch.dtype, device: torch.device) -> Operator | None:
+    import copy
+
+    if operator is None:
+        return None
+    return copy.deepcopy(operator).to(device=device, dtype=dtype)
+
+
+def _matrix(module: nn.Module, run: Callable[[nn.Module, torch.dtype, torch.device], list[Tensor]], what: str, check_dtype: bool = True) -> None:
+    """Smoke test on every (device, dtype) of :func:`restorekit.testing.gradients.dtype_matrix`."""
+    import copy
+
+    for device, dtype in dtype_matrix():
+        m = copy.deepcopy(module).to(device=device, dtype=dtype)
+        with torch.no_grad():
+            outs = run(m, dtype, device)
+        for t in outs:
+            _assert_finite(t, f"{what} output on {device} {dtype}")
+            if check_dtype and t.is_floating_point():
+                assert t.dtype == dtype, f"{what} returned {t.dtype} for {dtype} inputs on {device}"
+            assert t.device.type == device.type, f"{what} returned a tensor on {t.device} for inputs on {device}"
 
 
 def check_loss(
@@ -249,9 +358,11 @@ def check_loss(
     shape: tuple[int, ...] = (2, 3, 16, 16),
     seed: int = 0,
     zero_at_target: bool = True,
+    gradcheck: bool | str = True,
 ) -> None:
     """Scalar, finite, differentiable in ``restored``; ~0 when restored equals sharp
-    (``zero_at_target``); a clear error when a batch key it declares is missing."""
+    (``zero_at_target``); a clear error when a batch key it declares is missing; gradcheck
+    (float64) with respect to the restored image."""
     assert isinstance(loss, Loss), f"{type(loss).__name__} is not a restorekit.Loss"
     gen = torch.Generator().manual_seed(seed)
     sharp = torch.rand(shape, generator=gen)
@@ -270,6 +381,12 @@ def check_loss(
     if zero_at_target:
         at = loss(make(sharp.clone()), batch)
         assert float(at.abs()) < 1e-5, f"loss at restored == sharp is {float(at):.3e}, expected ~0"
+    if exemption(loss, gradcheck) is None:
+        import copy
+
+        l64 = copy.deepcopy(loss).double()
+        b64 = to_dtype(batch, torch.float64)
+        run_gradcheck(lambda r: l64(make(r), b64), [restored.detach().double().requires_grad_(True)], f"loss {type(loss).__name__}")
     for key in loss.batch_requires:
         partial = {k: v for k, v in batch.items() if k != key}
         try:

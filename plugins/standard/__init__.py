@@ -49,3 +49,10 @@ def register_decoders(register) -> None:
     from .networks import DECODERS
 
     _register_all(register, DECODERS)
+
+
+@hookimpl
+def register_datasets(register) -> None:
+    from .datasets import DATASETS
+
+    _register_all(register, DATASETS)

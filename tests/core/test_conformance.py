@@ -152,3 +152,80 @@ def test_loss_check():
         check_loss(NotScalar())
     with pytest.raises(AssertionError, match="restored == sharp"):
         check_loss(Offset())
+
+
+# -- gradcheck: a wrong custom backward is caught --------------------------------------------
+
+
+class _ScaledBackward(torch.autograd.Function):
+    """Identity forward whose backward is wrong by a factor (a typical hand-written bug)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, factor: float) -> Tensor:
+        ctx.factor = factor
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        return g * ctx.factor, None
+
+
+class CustomBackwardCorrelation(ZeroPadCorrelation):
+    """Correct forward and adjoint, but A's autograd backward goes through a custom Function."""
+
+    factor = 1.0
+
+    def A(self, x: Tensor, kernel: Tensor) -> Tensor:
+        return super().A(_ScaledBackward.apply(x, self.factor), kernel)
+
+
+class BrokenBackwardCorrelation(CustomBackwardCorrelation):
+    factor = 1.5
+
+
+def test_gradcheck_catches_a_wrong_custom_backward_in_an_operator():
+    res = check_operator(CustomBackwardCorrelation(), (1, 2, 7, 8), {"kernel": _kernel()})
+    assert res["gradcheck"] == "passed"
+    with pytest.raises(AssertionError, match="gradcheck failed for BrokenBackwardCorrelation.A"):
+        check_operator(BrokenBackwardCorrelation(), (1, 2, 7, 8), {"kernel": _kernel()})
+
+
+class BrokenBackwardDecoder(Decoder):
+    """restored = conv(image) with a custom backward that drops half of the gradient."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+
+    def forward(self, image, features, estimate, operator):
+        return DecoderOutput(restored=self.conv(_ScaledBackward.apply(image, 0.5)))
+
+
+def test_gradcheck_catches_a_wrong_custom_backward_in_a_decoder_and_honours_stated_opt_outs():
+    image = torch.rand(1, 3, 8, 8)
+    with pytest.raises(AssertionError, match="gradcheck failed for decoder BrokenBackwardDecoder"):
+        check_decoder(BrokenBackwardDecoder(), image)
+    check_decoder(BrokenBackwardDecoder(), image, gradcheck="custom backward under repair (test)")
+    with pytest.raises(AssertionError, match="stated reason"):
+        check_decoder(BrokenBackwardDecoder(), image, gradcheck="  ")
+    exempt = BrokenBackwardDecoder()
+    exempt.gradcheck_exempt = "documented: piecewise"
+    check_decoder(exempt, image)
+    exempt.gradcheck_exempt = ""
+    with pytest.raises(AssertionError, match="non-empty reason"):
+        check_decoder(exempt, image)
+
+
+def test_gradcheck_covers_parameters_not_only_inputs():
+    class ParamOnlyBug(Decoder):
+        """Correct gradient w.r.t. the image, wrong w.r.t. the weight (custom Function on the weight)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.tensor(0.7))
+
+        def forward(self, image, features, estimate, operator):
+            return DecoderOutput(restored=image * _ScaledBackward.apply(self.w, 3.0))
+
+    with pytest.raises(AssertionError, match="gradcheck failed"):
+        check_decoder(ParamOnlyBug(), torch.rand(1, 3, 4, 4))
