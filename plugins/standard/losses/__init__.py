@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .edge import EdgeLoss, GradientL1Loss
 from .frequency import FFTL1Loss
+from .perceptual import PerceptualLoss
 from .pixel import CharbonnierLoss, L1Loss, MSELoss
 from .ssim import SSIMLoss
 
@@ -15,6 +16,7 @@ COMPONENTS: dict[str, type] = {
     "edge": EdgeLoss,
     "gradient_l1": GradientL1Loss,
     "ssim": SSIMLoss,
+    "perceptual": PerceptualLoss,
 }
 
 __all__ = [
