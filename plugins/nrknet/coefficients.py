@@ -18,7 +18,7 @@ from .atoms import coefficient_contract, num_coefficients
 from .layers import AttentionPredictionUnit, BasicConv, ResStage
 from .pyramid import nearest_pyramid
 
-__all__ = ["RKRCoefficientEstimator", "num_coefficients", "identity_mixing_"]
+__all__ = ["RKRCoefficientEstimator", "num_coefficients", "identity_mixing_", "xavier_init_"]
 
 
 class RKRCoefficientEstimator(BlurEstimator):
@@ -60,8 +60,13 @@ class RKRCoefficientEstimator(BlurEstimator):
             ``requires = {"map"}``. An official checkpoint can still be loaded by
             :func:`restorekit.plugins.nrknet.convert.convert_official_state_dict` with
             ``extra_input_channels=1`` (the extra input weights start at zero).
-        init: ``"default"`` (PyTorch default init, as the official code and the paper
-            configurations) or ``"identity"`` (**our choice**, optional, for short runs):
+        init: ``"default"`` (PyTorch's default init: what the official code actually uses, since
+            its Xavier flag is never read, and what the released weights were trained from;
+            the reference form ``pipelines/nrknet.yaml`` keeps it), ``"xavier"`` (paper Sec. 4.1:
+            "all learnable parameters are initialised by Xavier"; ``pipelines/nrknet_paper.yaml``
+            uses it: every conv, transposed-conv and ConvLSTM weight ``xavier_uniform_`` with
+            gain 1, biases 0, BatchNorm affine left at 1/0 — our reading, since Xavier is not
+            defined for 1-D parameters) or ``"identity"`` (**our choice**, optional, for short runs):
             the APU head starts with Γ_0 ≈ 1 and Γ_{j≥1} = 0 at every pixel and scale
             (:meth:`AttentionPredictionUnit.init_identity_`), so with a plain-sum operator
             (``form: paper``, or the reference form after :func:`identity_mixing_`) ``D ≈ I``
@@ -70,6 +75,19 @@ class RKRCoefficientEstimator(BlurEstimator):
 
     Input height and width must be multiples of ``size_multiple`` = 4·2^(num_scales−1)
     (16 for NRKNet); ``restorekit deblur`` reflect-pads to it.
+
+    Choices:
+        - Architecture, scale recurrence, ConvLSTM head and Γ without softmax: the official
+          ``NRKNet.py`` (outputs agree with it to 7.2e-7; paper Sec. 3.3, Fig. 3).
+        - ``init: default`` = PyTorch default init (the official code's behaviour; its Xavier
+          flag is never read, and the released weights come from it); ``init: xavier`` = the
+          paper's statement (Sec. 4.1), used by ``pipelines/nrknet_paper.yaml``; biases 0 and
+          BatchNorm affine 1/0 under Xavier (our choice: Xavier is undefined for 1-D tensors).
+        - ``init: identity`` (our choice, off by default): starts at D = I for short CPU runs.
+        - ``condition_on_map`` (our extension for mixed pipelines): the blur map is resized
+          bilinearly to each scale and concatenated as one extra input channel.
+        - Nearest-decimated input pyramid and bilinear ConvLSTM-state upsampling
+          (align_corners = False): the official code.
     """
 
     provides = frozenset({"coefficients"})
@@ -85,7 +103,7 @@ class RKRCoefficientEstimator(BlurEstimator):
         lstm_kernel: int = 5,
         in_channels: int = 3,
         condition_on_map: bool = False,
-        init: Literal["default", "identity"] = "default",
+        init: Literal["default", "xavier", "identity"] = "default",
     ) -> None:
         super().__init__()
         if form not in ("paper", "reference"):
@@ -96,8 +114,8 @@ class RKRCoefficientEstimator(BlurEstimator):
             raise ConfigError(f"nrknet.coefficients: widths must be 3 positive channel counts, e.g. [64, 128, 256]; got {widths}")
         if num_scales < 1 or num_res < 1 or lstm_kernel < 1 or lstm_kernel % 2 == 0:
             raise ConfigError("nrknet.coefficients: num_scales and num_res must be >= 1 and lstm_kernel a positive odd number")
-        if init not in ("default", "identity"):
-            raise ConfigError(f"nrknet.coefficients: init must be 'default' or 'identity', got {init!r}")
+        if init not in ("default", "xavier", "identity"):
+            raise ConfigError(f"nrknet.coefficients: init must be 'default', 'xavier' or 'identity', got {init!r}")
         self.form = form
         self.init = init
         self.num_kernels = int(num_kernels)
@@ -126,6 +144,8 @@ class RKRCoefficientEstimator(BlurEstimator):
         self.APU = AttentionPredictionUnit(w0, self.num_coefficients, lstm_kernel)
         if init == "identity":
             self.APU.init_identity_()
+        elif init == "xavier":
+            xavier_init_(self)
 
     # ------------------------------------------------------------------------------------
     def provides_spec(self) -> dict:
@@ -185,6 +205,18 @@ class RKRCoefficientEstimator(BlurEstimator):
                     F.interpolate(c, scale_factor=2.0, mode="bilinear", align_corners=False),
                 )
         return BlurEstimate(coefficients=gammas[::-1])
+
+
+@torch.no_grad()
+def xavier_init_(module: nn.Module) -> None:
+    """Paper Sec. 4.1 ("initialised by Xavier"), our reading: every weight of 2 or more
+    dimensions (convolutions, transposed convolutions, the ConvLSTM gates) gets
+    ``xavier_uniform_`` (gain 1), every bias 0; BatchNorm affine parameters keep 1 / 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 @torch.no_grad()

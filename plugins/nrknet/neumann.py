@@ -42,6 +42,13 @@ class CrossScaleNeumannDecoder(Decoder):
     Args:
         iterations: ``n_t`` per scale, finest first (NRKNet: ``[1, 2, 3]``); its length is
             the number of scales and must equal the number of Γ scales of the estimator.
+
+    Choices:
+        - The k = 0 term (``Y_t`` itself) is included in each per-scale sum ``d_t`` (official
+          code; the paper's Sec. 3.4 omits it).
+        - Fusion ``Z_0 = Y_1 + Σ_t up(u_t)`` with bilinear upsampling (paper eq. 10, official code).
+        - The blur physics is the pipeline's operator (any operator taking ``coefficients``),
+          never a private copy.
     """
 
     provides = frozenset()

@@ -70,6 +70,13 @@ class MultiScalePredictionLoss(Loss):
             ``pytorch_msssim.ssim`` used by the official code; computed with kornia).
             An engine without a per-epoch hook can express the same with two training
             stages that use this loss with ``ssim_phases: off`` and ``standard.ssim``.
+
+    Choices:
+        - λ = [1, 0.75, 0.5, 0.25] on [Z_0, d_1, d_2, d_3] and β = 0.1 (paper eq. 12–13).
+        - Targets of the coarse scales: the sharp image bilinearly downsampled (the official
+          code's ``F.interpolate``; ``bilinear_pyramid``).
+        - SSIM phases off by default (our choice: the paper does not mention them; the
+          official DPDD/LFDOF scripts use them — ``ssim_phases: dpdd|lfdof``).
     """
 
     requires = frozenset({"intermediates"})

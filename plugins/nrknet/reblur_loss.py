@@ -38,6 +38,12 @@ class ReblurLoss(Loss):
         reblur_weight: α (0.1 = paper, our default; 0 = the released training, which then
             skips the computation and returns 0).
         scale_weights: λ_t, finest first (``[0.75, 0.5, 0.25]``, the weights of d_1, d_2, d_3).
+
+    Choices:
+        - α = 0.1 by default (paper eq. 14); the official script computes the term but never
+          adds it to the total, so ``reblur_weight: 0`` reproduces the released training.
+        - D_t is the pipeline's operator with the scale's Γ_t, applied to the sharp image
+          resized to the scale (official code).
     """
 
     requires = frozenset({"coefficients", "operator"})

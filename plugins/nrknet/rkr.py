@@ -69,6 +69,22 @@ class RecursiveKernelOperator(Operator):
         num_kernels: J (21 for the official reference form, 20 in the paper).
         channels: colour channels C of the images (3 for RGB).
         backend: kernel backend, ``"auto" | "triton" | "reference"``.
+
+    Choices:
+        - Reflect padding by 1 at every recursion step (our choice, inherited from the official
+          ``FullRKR``; the paper's eq. 5 does not say how borders are handled). A padding of
+          the whole image once would give a slightly different operator near the borders.
+        - Paper form: Γ-weighted terms combined by a plain sum (our choice, spec nrknet.md §1.1;
+          paper Sec. 3.3 speaks of "a 1×1 convolution" that eq. 4/11 do not contain, so the
+          linear plain sum of eq. 11 is implemented; the 1×1 mixing conv with bias is the
+          reference form's, from the official ``SumLayer``).
+        - Paper form: ``A_1 = Δ`` and ``a_1`` stored but unused, keeping 3J parameters (our
+          choice, spec nrknet.md §1.1); logits initialised U[0, 1) in both forms (the official
+          ``FullRKR`` init; our choice for the paper form).
+        - Reference form: per-colour symmetric atoms, G = J + 1, 1×1 mixing with bias, PyTorch
+          default init of the mixing (official code; loads the released checkpoints).
+        - Row pass then column pass per step, atoms applied by correlation (official code; for
+          symmetric atoms it equals the convolution).
     """
 
     requires = frozenset({"coefficients"})

@@ -151,4 +151,4 @@ def test_identity_init_official_size_param_count_and_gradients() -> None:
 
 def test_init_option_is_checked() -> None:
     with pytest.raises(ConfigError, match="init must be"):
-        RKRCoefficientEstimator(num_kernels=3, widths=[4, 8, 8], init="xavier")  # type: ignore[arg-type]
+        RKRCoefficientEstimator(num_kernels=3, widths=[4, 8, 8], init="kaiming")  # type: ignore[arg-type]
