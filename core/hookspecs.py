@@ -70,6 +70,13 @@ def register_weights(register: Register) -> None:
 
 
 @hookspec
+def register_demos(register: Register) -> None:
+    """Add rows to ``restorekit demo``: ``register(name, label=…, task=…, pipeline=…,
+    weights=…, paper=…, order=…)`` (see :class:`restorekit.demo.DemoEntry`); ``task`` is
+    ``nonblind`` (the PSF is given) or a blind task (``motion``, ``defocus``, ``motion+defocus``)."""
+
+
+@hookspec
 def register_commands(cli: Any) -> None:
     """Add command-line sub-commands: ``cli.add(name, help, configure, run)``; see
     :class:`restorekit.cli.CommandRegistry`."""
