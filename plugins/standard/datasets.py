@@ -8,7 +8,6 @@ The layouts themselves are library code in :mod:`restorekit.data.datasets`.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from restorekit.errors import ConfigError, InputError
@@ -19,13 +18,14 @@ from restorekit.data.datasets import (
     image_files,
     require_dir,
 )
+from restorekit.data.samples import resolve_root
 from restorekit.data.settings import Degradation
 
 __all__ = ["DATASETS"]
 
 
 def _paired_layout(kind: str, root: str, split: str, options: dict[str, Any], common: dict[str, Any]) -> PairedFolderDataset:
-    pairs = LAYOUTS[kind](Path(root).expanduser(), options, split)
+    pairs = LAYOUTS[kind](resolve_root(root), options, split)
     return PairedFolderDataset(pairs, **common)
 
 
@@ -93,14 +93,15 @@ def synthetic(
     """Any folder of sharp images (searched recursively), degraded on the fly, seeded.
 
     Args:
-        root: folder of sharp images.
+        root: folder of sharp images; ``bundled:train`` / ``bundled:demo`` are the photographs
+            shipped with restorekit (:mod:`restorekit.data.samples`).
         degradations: the degradation chain, e.g. ``[{type: motion_bf, max_len: [10, 25]},
             {type: noise, sigma: [0, 0.02]}]`` (see :mod:`restorekit.data.settings`).
         length: samples per epoch (default: the number of images).
     """
     if not degradations:
         raise ConfigError(f"data.{split}: a synthetic dataset needs `degradations:` (e.g. [{{type: motion_bf}}])")
-    folder = require_dir(Path(root).expanduser(), f"synthetic dataset ({split})")
+    folder = require_dir(resolve_root(root), f"synthetic dataset ({split})")
     files = image_files(folder, recursive=True)
     if not files:
         raise InputError(f"synthetic dataset ({split}): no images under '{folder}'")

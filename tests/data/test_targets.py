@@ -37,3 +37,16 @@ def test_clipped_to_unit_range_and_shape_checks() -> None:
     assert float(laplacian_blur_map(a, b).max()) == 1.0
     with pytest.raises(ValueError, match="differ in shape"):
         laplacian_blur_map(a, b[..., :13])
+
+
+def test_bundled_roots_resolve_to_the_packaged_photographs(tmp_path) -> None:
+    from restorekit.data import build_dataset
+    from restorekit.data.samples import sample_images
+
+    ds = build_dataset({"val": {"type": "synthetic", "root": "bundled:demo", "degradations": [{"type": "noise", "sigma": 0.01}], "blur_map_tile": 14}}, "val")
+    assert len(ds) == len(sample_images("demo")) == 3
+    s = ds[0]
+    assert s["blur_map"].shape == (1, s["sharp"].shape[-2] // 14, s["sharp"].shape[-1] // 14)
+    assert torch.equal(s["blur_map"], laplacian_blur_map(s["sharp"], s["blurry"]))
+    with pytest.raises(Exception, match="unknown bundled image set 'nope'"):
+        build_dataset({"val": {"type": "synthetic", "root": "bundled:nope", "degradations": [{"type": "noise"}]}}, "val")
