@@ -8,12 +8,18 @@ Registered through the ``restorekit`` entry point ``aibnet``:
 * ``aibnet.decoder`` (decoder, :mod:`.decoder`; blocks in :mod:`.blocks`).
 
 The losses are the standard plugin's ``standard.charbonnier``, ``standard.edge`` and
-``standard.fft_l1``; the pipelines are ``pipelines/aibnet_*.yaml``.
+``standard.fft_l1``; the pipelines are ``pipelines/aibnet_*.yaml``. Bundled weights:
+``aibnet.tiny`` (``weights/aibnet_tiny.safetensors``, card in ``weights/README.md``).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from restorekit import hookimpl
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+TINY_WEIGHTS = WEIGHTS_DIR / "aibnet_tiny.safetensors"
 
 
 @hookimpl
@@ -28,3 +34,10 @@ def register_decoders(register) -> None:
     from .decoder import AIBNetDecoder
 
     register("decoder", AIBNetDecoder)
+
+
+@hookimpl
+def register_weights(register) -> None:
+    """``aibnet.tiny``: the CPU-trained tiny AIBNet (pipelines/aibnet_tiny.yaml; weights/README.md is its card)."""
+    if TINY_WEIGHTS.is_file():
+        register("tiny", TINY_WEIGHTS)

@@ -16,7 +16,7 @@ NAFNet-64. Loading an official checkpoint: :func:`load_nafnet_checkpoint`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Literal, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +53,7 @@ class NAFNetEncoder(Encoder):
     (ups, decoders, ending; 5,255,811) is not built. Output ``Features`` with
     ``channels = [w, 2w, 4w, 8w, 16w]`` and ``strides = [1, 2, 4, 8, 16]``.
 
-    Input ``(B, in_channels, H, W)`` of any size: it is zero-padded on the right and bottom
+    Input ``(B, in_channels, H, W)`` of any size: it is padded (zeros by default) on the right and bottom
     to a multiple of ``size_multiple_internal = 2**len(enc_blocks)`` (NAFNet's
     ``check_image_size``), and the maps are those of the padded image — map ``i`` is
     ``(B, channels[i], ⌈H/16⌉·16/strides[i], ⌈W/16⌉·16/strides[i])``; equal to ``H/strides[i]``
@@ -73,12 +73,15 @@ class NAFNetEncoder(Encoder):
         weights: path to an official NAFNet checkpoint (``.pth``, key ``params``) whose encoder
             part is loaded (decoder keys ignored); ``null``: random initialisation.
         freeze: keep the encoder frozen (AIBNet Sec. 3.1).
+        padding: how sizes that are not multiples of 16 are padded: ``zeros`` (NAFNet) or
+            ``reflect`` (our option: no artificial edge for models trained on multiples of 16).
 
     Choices:
         - NAFNet-64 GoPro as the frozen pretrained encoder (our choice, spec §1: the paper, Sec. 4.1,
           uses UFPNet's encoder, whose kernel-prior branch is not ported; NAFNet is its skeleton)
         - taps e1–e4 before each down conv, e5 after the middle block (official NAFNet forward)
-        - zero padding on the right and bottom to a multiple of 16 (NAFNet's check_image_size)
+        - zero padding on the right and bottom to a multiple of 16 (NAFNet's check_image_size);
+          `padding: reflect` as an option (our choice, used by the tiny pipeline)
         - training-time NAFNet with global pooling in SCA (our choice: not NAFNetLocal's test-time
           local pooling, which the official GoPro test config uses)
         - frozen = requires_grad False + eval() + no_grad (paper Sec. 3.1; spec §1)
@@ -97,9 +100,13 @@ class NAFNetEncoder(Encoder):
         in_channels: int = 3,
         weights: str | None = None,
         freeze: bool = True,
+        padding: Literal["zeros", "reflect"] = "zeros",
     ) -> None:
         super().__init__()
         blocks = [int(n) for n in enc_blocks]
+        if padding not in ("zeros", "reflect"):
+            raise ConfigError(f"aibnet.nafnet_encoder: padding must be 'zeros' or 'reflect', got {padding!r}")
+        self.padding = padding
         if width < 1:
             raise ConfigError(f"aibnet.nafnet_encoder: width must be ≥ 1, got {width}")
         if not blocks or any(n < 0 for n in blocks):
@@ -145,10 +152,17 @@ class NAFNetEncoder(Encoder):
 
     # -- forward --------------------------------------------------------------------------
     def pad(self, image: Tensor) -> Tensor:
-        """Zero-pad ``image`` on the right and bottom to a multiple of ``padder_size`` (NAFNet)."""
+        """Pad ``image`` on the right and bottom to a multiple of ``padder_size``: zeros (NAFNet's
+        ``check_image_size``) or a mirror image (``padding: reflect``; replicate where the image is
+        smaller than the pad)."""
         h, w = image.shape[-2:]
         ph, pw = (-h) % self.padder_size, (-w) % self.padder_size
-        return F.pad(image, (0, pw, 0, ph)) if ph or pw else image
+        if not (ph or pw):
+            return image
+        if self.padding == "zeros":
+            return F.pad(image, (0, pw, 0, ph))
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        return F.pad(image, (0, pw, 0, ph), mode=mode)
 
     def forward(self, image: Tensor) -> Features:
         """``image`` ``(B, in_channels, H, W)`` → ``Features`` of the padded image (finest first)."""

@@ -196,6 +196,18 @@ def test_padding_to_16_and_the_contract() -> None:
     assert spec.scales == 5
 
 
+def test_reflect_padding_option() -> None:
+    enc = NAFNetEncoder(**TINY, padding="reflect")
+    x = torch.rand(1, 3, 17, 33)
+    padded = enc.pad(x)
+    assert padded.shape[-2:] == (32, 48)
+    torch.testing.assert_close(padded, torch.nn.functional.pad(x, (0, 15, 0, 15), mode="reflect"), rtol=0, atol=0)
+    assert enc.pad(torch.rand(1, 3, 5, 5)).shape[-2:] == (16, 16)  # smaller than the pad: replicate
+    torch.testing.assert_close(NAFNetEncoder(**TINY).pad(x)[..., 17:, :], torch.zeros(1, 3, 15, 48))  # zeros by default
+    with pytest.raises(ConfigError, match="padding"):
+        restorekit.create("aibnet.nafnet_encoder", **TINY, padding="circular")
+
+
 # -- conformance and gradcheck -----------------------------------------------------------------
 
 @pytest.mark.parametrize("freeze", [True, False])
