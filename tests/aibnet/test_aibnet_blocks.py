@@ -80,7 +80,7 @@ def test_alpha_formula_and_init() -> None:
     assert vecs.shape == (4, 64) and 0.07 < float(vecs.std()) < 0.13  # N(0, 0.1)
     with torch.no_grad():
         expected = math.exp(float(sfem.alpha_q1 @ sfem.alpha_k1)) - math.exp(float(sfem.alpha_q2 @ sfem.alpha_k2)) + alpha_init(3)
-    assert float(sfem.alpha()) == pytest.approx(expected, rel=1e-6)
+    assert float(sfem.alpha().detach()) == pytest.approx(expected, rel=1e-6)
     torch.testing.assert_close(sfem.temperature, torch.full((1, 1, 1, 1), 8.0))  # √64
 
 
