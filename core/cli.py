@@ -10,11 +10,23 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from .errors import RestorekitError
+from .errors import RestorekitError, RestorekitWarning, is_disk_full, os_error_text
+
+DEBUG_FLAGS = ("--debug", "--traceback")
+"""Show the full traceback of an error (``--traceback`` is the old spelling); accepted
+anywhere on the command line."""
+
+EXIT_ERROR = 1
+"""A mistake or failure restorekit recognised (one ``error:`` line on stderr)."""
+EXIT_USAGE = 2
+"""A command-line usage error (argparse)."""
+EXIT_INTERNAL = 70
+"""An unexpected exception (EX_SOFTWARE): probably a bug; ``--debug`` shows where."""
 
 BUILTIN_COMMAND_MODULES: tuple[str, ...] = ("restorekit.engine.commands", "restorekit.inference.commands", "restorekit.weights_cli")
 """Core modules that expose ``add_commands(cli: CommandRegistry)``."""
@@ -149,19 +161,58 @@ def docstring_section(obj: Any, title: str) -> list[str]:
 
 def _cmd_config(args: argparse.Namespace) -> int:
     from .config import dump_yaml, resolve_config
-    from .pipeline import build_pipeline
 
     resolved = resolve_config(args.file, args.override)
     if args.action == "validate":
-        if args.build:
-            pipe = build_pipeline(resolved)
-            n = sum(p.numel() for p in pipe.parameters())
-            print(f"{args.file}: valid; pipeline built ({n:,} parameters)")
-        else:
-            print(f"{args.file}: valid")
+        note = check_buildable(resolved, build=args.build, data=args.data)
+        print(f"{args.file}: valid{note}")
         return 0
     sys.stdout.write(dump_yaml(resolved))
     return 0
+
+
+def check_buildable(resolved: dict[str, Any], build: bool = False, data: bool = False) -> str:
+    """What ``config validate`` checks beyond the schemas, without allocating the model: the
+    pipeline is built on the ``meta`` device (components' own option checks, contracts), its
+    memory estimate is compared with the memory available, and ``train.stages`` paths and
+    loss names are resolved against it. ``build`` also builds it for real; ``data`` builds
+    the datasets (their folders must exist). Returns a note for the "valid" line."""
+    from .engine.settings import TrainSettings
+    from .engine.stages import plan_stages
+    from .pipeline import build_pipeline, check_memory, meta_pipeline
+
+    settings = TrainSettings.from_config(resolved.get("train"))
+    train_data = (resolved.get("data") or {}).get("train")
+    pipe = meta_pipeline(resolved)
+    training = train_data is not None
+    check_memory(
+        resolved, training=training, batch_size=settings.batch_size, crop=(train_data or {}).get("crop"),
+        device="cuda" if _cuda() else "cpu", ema=settings.ema is not None, pipeline=pipe,
+    )
+    note = ""
+    if pipe is None or build:
+        pipe = build_pipeline(resolved)
+        n = sum(p.numel() for p in pipe.parameters())
+        note = f"; pipeline built ({n:,} parameters)" if build else ""
+    plan_stages(pipe, settings.effective_stages())
+    if data:
+        from .data import build_dataset
+
+        for split in ("train", "val", "test"):
+            if (resolved.get("data") or {}).get(split) is not None:
+                ds = build_dataset(resolved["data"], split, settings.seed)
+                if split == "train" and len(ds) < settings.batch_size:
+                    raise RestorekitError(
+                        f"data.train has {len(ds)} samples, fewer than one batch of train.batch_size={settings.batch_size}"
+                    )
+        note += "; datasets found"
+    return note
+
+
+def _cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def _print_table(rows: Sequence[Sequence[str]]) -> None:
@@ -186,7 +237,8 @@ def _builtin(cli: CommandRegistry) -> None:
         p.add_argument("action", choices=["validate", "resolve"], help="validate a file, or print it fully resolved")
         p.add_argument("file", help="pipeline YAML")
         p.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE", help="dotted override, e.g. train.lr=1e-4 (repeatable)")
-        p.add_argument("--build", action="store_true", help="(validate) also build the pipeline and count parameters")
+        p.add_argument("--build", action="store_true", help="(validate) also build the pipeline for real and count parameters")
+        p.add_argument("--data", action="store_true", help="(validate) also build the datasets (their folders must exist)")
 
     cli.add("plugins", "list installed plugins with their versions and status", conf_plugins, _cmd_plugins)
     cli.add("components", "list components (or 'components show NAME')", conf_components, _cmd_components)
@@ -218,7 +270,8 @@ def make_parser(cli: CommandRegistry) -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="restorekit", description="Image deblurring toolkit: pipelines, training, evaluation, inference.")
     parser.add_argument("--version", action="version", version=f"restorekit {__version__}")
-    parser.add_argument("--traceback", action="store_true", help="show the full traceback on errors")
+    parser.add_argument("--debug", "--traceback", action="store_true", dest="debug",
+                        help="show the full traceback on errors (accepted anywhere on the command line)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for cmd in cli.commands.values():
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
@@ -227,30 +280,79 @@ def make_parser(cli: CommandRegistry) -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    if issubclass(category, RestorekitWarning):
+        print(f"warning: {_one_line(message)}", file=sys.stderr if file is None else file)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+import warnings as _warnings  # noqa: E402
+
+_default_showwarning = _warnings.showwarning
+
+
+def error_message(exc: BaseException) -> tuple[str, int]:
+    """The one ``error:`` line and the exit status for an exception escaping a command."""
+    if isinstance(exc, RestorekitError):
+        return _one_line(str(exc)), EXIT_ERROR
+    if isinstance(exc, KeyError):  # a plain KeyError quotes its message
+        return _one_line(exc.args[0] if exc.args else exc), EXIT_ERROR
+    if isinstance(exc, OSError):
+        return _one_line(os_error_text(exc)), EXIT_ERROR
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        detail = _one_line(str(exc))[:200]
+        return (f"out of memory ({detail}); use a smaller image, --tile N, a smaller batch or model"
+                if detail else "out of memory; use a smaller image, --tile N, a smaller batch or model"), EXIT_ERROR
+    if isinstance(exc, FloatingPointError):
+        return _one_line(str(exc)), EXIT_ERROR
+    text = _one_line(str(exc))
+    return (f"unexpected {type(exc).__name__}: {text} — this may be a bug in restorekit or a plugin; rerun with "
+            f"--debug for the traceback and report it"), EXIT_INTERNAL
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``restorekit`` script and ``python -m restorekit``."""
+    """Entry point of the ``restorekit`` script and ``python -m restorekit``.
+
+    Every error ends as one ``error: …`` line on stderr and a non-zero exit status
+    (:data:`EXIT_ERROR` for mistakes and failures restorekit recognises, :data:`EXIT_USAGE`
+    for bad arguments, :data:`EXIT_INTERNAL` for anything unexpected); ``--debug`` (or
+    ``--traceback``) anywhere on the line re-raises with the full traceback instead.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
-    show_tb = "--traceback" in argv
+    debug = any(a in DEBUG_FLAGS for a in argv) or os.environ.get("RESTOREKIT_DEBUG", "").strip() not in ("", "0")
+    argv = [a for a in argv if a not in DEBUG_FLAGS]
+    previous = _warnings.showwarning
+    _warnings.showwarning = _show_warning
     try:
-        cli = build_registry()
-        parser = make_parser(cli)
-        args = parser.parse_args(argv)
-        if not getattr(args, "command", None):
-            parser.print_help()
-            return 2
-        code = args._run(args)
-        return int(code or 0)
-    except RestorekitError as exc:
-        if show_tb:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except (FileNotFoundError, KeyError) as exc:
-        if show_tb:
-            raise
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {msg}", file=sys.stderr)
-        return 1
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("always", RestorekitWarning)
+            _warnings.showwarning = _show_warning
+            cli = build_registry()
+            parser = make_parser(cli)
+            args = parser.parse_args(argv)
+            args.debug = debug
+            if not getattr(args, "command", None):
+                parser.print_help()
+                return EXIT_USAGE
+            code = args._run(args)
+            return int(code or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the one place that turns errors into a line
+        if debug:
+            raise
+        text, code = error_message(exc)
+        if is_disk_full(exc) and "no space left" not in text:
+            text = f"no space left on device: {text}"
+        print(f"error: {text}", file=sys.stderr)
+        return code
+    finally:
+        _warnings.showwarning = previous

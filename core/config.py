@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -74,17 +75,63 @@ def section_validator(name: str) -> Callable[[Any], dict[str, Any] | None]:
 # ---------------------------------------------------------------------------------------
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a mapping with the same key twice (PyYAML would keep
+    the last value silently). Still the safe loader: no Python objects are ever built."""
+
+
+def _construct_unique_mapping(loader: UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: dict[Any, int] = {}
+    for key_node, _value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            continue  # the base constructor reports unhashable keys
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise ConfigError(
+                f"{key_node.start_mark.name}: duplicate key '{key}' at line {line} (first at line {seen[key]}); "
+                f"a key may appear once per mapping — delete or merge one of them"
+            )
+        seen[key] = line
+    return loader.construct_mapping(node, deep=deep)
+
+
+UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
+def yaml_load(text: str, name: str = "<string>") -> Any:
+    """Parse YAML text safely, refusing duplicate mapping keys (errors name the line)."""
+    loader = UniqueKeyLoader(text)
+    loader.name = name  # type: ignore[attr-defined]
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML file into a dict, with clear errors for missing or malformed files."""
+    """Read a YAML file into a dict, with clear errors for missing, non-UTF-8, malformed files
+    and duplicate keys."""
     p = Path(path)
     if p.is_dir():
         raise ConfigError(f"'{p}' is a directory; give the path to a pipeline YAML file inside it (e.g. {p / 'tiny.yaml'})")
     if not p.is_file():
         raise ConfigError(f"config file '{p}' does not exist (give the path to a pipeline YAML, e.g. pipelines/tiny.yaml)")
+    raw = p.read_bytes()
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{p}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line}); save the file as UTF-8"
+        ) from None
+    try:
+        data = yaml_load(text, str(p))
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{p}: not valid YAML: {' '.join(str(exc).split())}") from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -101,9 +148,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not key:
         raise ConfigError(f"override '{text}' has an empty key")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = yaml_load(raw, f"override {key}") if raw.strip() else ""
     except yaml.YAMLError as exc:
-        raise ConfigError(f"override '{text}': value is not valid YAML: {exc}") from exc
+        raise ConfigError(f"override '{text}': value is not valid YAML: {' '.join(str(exc).split())}") from exc
     if isinstance(value, str) and _looks_like_float(value):
         value = float(value)  # PyYAML reads "1e-4" as a string (YAML 1.1 needs "1.0e-4")
     return key.split("."), value
@@ -299,6 +346,11 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
         w = entry.setdefault("weight", 1.0)
         if isinstance(w, bool) or not isinstance(w, (int, float)):
             raise ConfigError(f"losses[{i}].weight: expected a number, got {type(w).__name__} {w!r}")
+        if not math.isfinite(w) or w < 0:
+            raise ConfigError(
+                f"losses[{i}].weight: must be a finite number >= 0, got {w}; a negative weight would reward the "
+                f"loss growing (drop the entry, or use weight: 0 to log it without training on it)"
+            )
         entry["weight"] = float(w)
         rlosses.append(entry)
     out["losses"] = rlosses
@@ -307,7 +359,20 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
         resolved = section_validator(section)(config.get(section))
         if resolved is not None:
             out[section] = _dataclass_to_plain(resolved)
+    _check_across_sections(out)
     return out
+
+
+def _check_across_sections(resolved: Mapping[str, Any]) -> None:
+    """Rules that involve more than one section."""
+    stages = (resolved.get("train") or {}).get("stages") or []
+    data = resolved.get("data")
+    for i, stage in enumerate(stages):
+        if stage.get("reload_best") and data is not None and data.get("val") is None:
+            raise ConfigError(
+                f"train.stages[{i}].reload_best: reloading the best validation weights needs a validation set; "
+                f"add data.val (validated every train.val_every steps) or drop reload_best"
+            )
 
 
 def _dataclass_to_plain(value: Any) -> Any:

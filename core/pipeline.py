@@ -7,6 +7,9 @@ bad mix fails before training, naming the missing piece and who could provide it
 from __future__ import annotations
 
 import math
+import os
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -15,7 +18,7 @@ from torch import Tensor, nn
 
 from .components import create
 from .config import resolve_config
-from .errors import InputError, PipelineError
+from .errors import InputError, PipelineError, RestorekitError
 from .interfaces import (
     Batch,
     BlurEstimate,
@@ -274,7 +277,13 @@ def build_pipeline(resolved: Mapping[str, Any]) -> Pipeline:
 
     def make(spec: Mapping[str, Any], kind: str, path: str, reserved: tuple[str, ...] = ("type",)) -> Any:
         opts = {k: v for k, v in spec.items() if k not in reserved}
-        obj = create(spec["type"], kind=kind, _path=path, **opts)
+        try:
+            obj = create(spec["type"], kind=kind, _path=path, **opts)
+        except (RuntimeError, MemoryError) as exc:
+            refusal = _too_big(exc, f"{path} ({spec['type']})")
+            if refusal is None:
+                raise
+            raise refusal from exc
         try:
             obj.component_name = spec["type"]
         except AttributeError:
@@ -312,3 +321,242 @@ def load_pipeline(
     >>> pipe = load_pipeline("pipelines/tiny.yaml", overrides=["model.decoder.width=8"])
     """
     return build_pipeline(resolve_config(source, overrides))
+
+
+# ---------------------------------------------------------------------------------------
+# Memory: refuse a pipeline that cannot fit before allocating it
+# ---------------------------------------------------------------------------------------
+
+GB = 1e9
+_OVERFLOW = re.compile(r"overflow", re.I)
+_ALLOC = re.compile(r"(can't allocate memory|not enough memory|out of memory).*?(\d+) bytes", re.I | re.S)
+
+
+def _too_big(exc: BaseException, who: str) -> PipelineError | None:
+    """A :class:`PipelineError` for an allocation that cannot succeed, or ``None``."""
+    text = " ".join(str(exc).split())
+    if _OVERFLOW.search(text) and "size" in text.lower():
+        sizes = re.search(r"sizes=(\[[^\]]*\])", text)
+        shape = f" of sizes {sizes.group(1)}" if sizes else ""
+        avail = available_memory()
+        have = f" (about {avail / GB:.1f} GB is available)" if avail else ""
+        return PipelineError(
+            f"{who} does not fit in memory: one of its parameters{shape} would need more than 2^63 bytes "
+            f"(over 9e9 GB){have}; reduce its size options (width, depth, channels …)"
+        )
+    m = _ALLOC.search(text)
+    if isinstance(exc, MemoryError) or m or type(exc).__name__ == "OutOfMemoryError":
+        need = f" (it tried to allocate {int(m.group(2)) / GB:.1f} GB" if m else " ("
+        avail = available_memory()
+        have = f"; about {avail / GB:.1f} GB is available)" if avail else ")"
+        return PipelineError(f"{who}: its parameters do not fit in memory{need}{have}; reduce its size options (width, depth …)")
+    return None
+
+
+def available_memory(device: torch.device | str | None = None) -> int | None:
+    """Bytes that can still be allocated: free GPU memory for a CUDA device; for the CPU
+    ``MemAvailable`` of ``/proc/meminfo``, capped by the cgroup (container) limit. ``None``
+    when unknown."""
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    if dev.type == "cuda":
+        try:
+            return int(torch.cuda.mem_get_info(dev)[0])
+        except Exception:  # noqa: BLE001 - no driver, no device
+            return None
+    if dev.type != "cpu":
+        return None
+    avail: int | None = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError):
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return None
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ):
+        try:
+            limit = Path(limit_file).read_text().strip()
+            usage = int(Path(usage_file).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit() and int(limit) < (1 << 60):
+            avail = min(avail, max(0, int(limit) - usage))
+        break
+    return avail
+
+
+@dataclass
+class MemoryEstimate:
+    """What a pipeline needs, from a build on the ``meta`` device (nothing allocated).
+
+    Attributes:
+        parameters: number of parameters; ``parameter_bytes``/``buffer_bytes`` their storage.
+        trainable_bytes: bytes of the parameters that train (they get gradients and Adam moments).
+        activation_bytes: what autograd keeps for the backward pass of one training batch
+            (:func:`probe_activations`), or ``None`` when not measured.
+        training_bytes: weights + buffers + gradients + two Adam moments (+ an EMA copy) +
+            activations — a lower bound of the peak (temporary buffers come on top).
+        inference_bytes: weights + buffers.
+        components: component path → parameter count, largest first.
+    """
+
+    parameters: int
+    parameter_bytes: int
+    buffer_bytes: int
+    trainable_bytes: int
+    activation_bytes: int | None
+    training_bytes: int
+    inference_bytes: int
+    components: list[tuple[str, str, int]] = field(default_factory=list)
+
+
+def meta_pipeline(resolved: Mapping[str, Any]) -> Pipeline | None:
+    """The pipeline built on the ``meta`` device (shapes only, no memory), or ``None`` when a
+    component cannot be built there (e.g. it computes with its weights while constructed).
+
+    Raises:
+        RestorekitError: a configuration error a component raises while being built, or a
+            :class:`PipelineError` for a parameter too large to exist.
+    """
+    try:
+        with torch.device("meta"):
+            return build_pipeline(resolved)
+    except RestorekitError:
+        raise
+    except Exception:  # noqa: BLE001 - any other failure just means "cannot tell here"
+        return None
+
+
+def probe_activations(pipeline: Pipeline, batch_size: int, crop: int, channels: int = 3, probe: int = 64) -> int | None:
+    """Bytes autograd keeps for the backward pass of a training batch ``(batch_size,
+    channels, crop, crop)``, measured on one ``probe × probe`` image (forward and losses,
+    tensors counted by :func:`torch.autograd.graph.saved_tensors_hooks`) and scaled by the
+    number of pixels — exact for convolutional networks, a lower bound for components whose
+    memory grows faster than the image (global attention). The probe leaves no trace: the
+    RNG states and buffers (BatchNorm statistics) are restored, no gradient is computed.
+    ``None`` when the probe cannot run."""
+    import random
+
+    import numpy as np
+
+    m = int(pipeline.size_multiple or 1)
+    side = max(m, m * math.ceil(probe / m))
+    params = list(pipeline.parameters())
+    device = params[0].device if params else torch.device("cpu")
+    x = torch.full((1, channels, side, side), 0.5, device=device)
+    kernel = torch.zeros(1, 1, 3, 3, device=device)
+    kernel[..., 1, 1] = 1.0
+    batch = {"blurry": x, "sharp": x, "kernel": kernel}
+    seen: set[int] = set()
+    total = 0
+
+    def pack(t: Tensor) -> Tensor:
+        nonlocal total
+        if id(t) not in seen and not isinstance(t, nn.Parameter):
+            seen.add(id(t))
+            total += t.numel() * t.element_size()
+        return t
+
+    buffers = {k: b.detach().clone() for k, b in pipeline.named_buffers()}
+    py_state, np_state = random.getstate(), np.random.get_state()
+    was = pipeline.training
+    devices = [device] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=devices), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            pipeline.train(True)
+            out = pipeline(batch)
+            if len(pipeline.losses.losses):
+                pipeline.loss(out, batch)
+    except Exception:  # noqa: BLE001 - a component that needs more than the probe batch has
+        return None
+    finally:
+        pipeline.train(was)
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+        with torch.no_grad():
+            for k, b in pipeline.named_buffers():
+                if k in buffers:
+                    b.copy_(buffers[k])
+    return int(total * batch_size * crop * crop / (side * side))
+
+
+def estimate_memory(
+    resolved: Mapping[str, Any],
+    training: bool = False,
+    ema: bool = False,
+    pipeline: Pipeline | None = None,
+    activation_bytes: int | None = None,
+) -> MemoryEstimate | None:
+    """Estimate the memory of a resolved config's pipeline without allocating it (``None``
+    when it cannot be built on the ``meta`` device), or of ``pipeline`` if given. The
+    activations of a training batch are not known without running the model: pass
+    ``activation_bytes`` from :func:`probe_activations`. See :class:`MemoryEstimate`."""
+    pipe = pipeline if pipeline is not None else meta_pipeline(resolved)
+    if pipe is None:
+        return None
+    params = list(pipe.parameters())
+    n = sum(p.numel() for p in params)
+    pbytes = sum(p.numel() * p.element_size() for p in params)
+    bbytes = sum(b.numel() * b.element_size() for b in pipe.buffers())
+    tbytes = sum(p.numel() * p.element_size() for p in params if p.requires_grad)
+    comps = []
+    for path, module in pipe.components().items():
+        comps.append((path, getattr(module, "component_name", type(module).__name__), sum(p.numel() for p in module.parameters())))
+    comps.sort(key=lambda c: -c[2])
+    act = activation_bytes if training else None
+    train_bytes = pbytes + bbytes + 3 * tbytes + ((pbytes + bbytes) if ema else 0) + (act or 0)
+    return MemoryEstimate(n, pbytes, bbytes, tbytes, act, train_bytes, pbytes + bbytes, comps)
+
+
+def check_memory(
+    resolved: Mapping[str, Any],
+    training: bool = False,
+    batch_size: int | None = None,
+    crop: int | None = None,
+    device: torch.device | str | None = None,
+    ema: bool = False,
+    pipeline: Pipeline | None = None,
+    activation_bytes: int | None = None,
+    allocated: bool = False,
+) -> MemoryEstimate | None:
+    """Refuse (:class:`PipelineError`) a pipeline whose estimate exceeds the memory available
+    on ``device``; returns the estimate (``None``: unknown). Called before the pipeline is
+    built (its meta build is measured), and by the trainer again once the built
+    ``pipeline`` (``allocated``: its weights already take memory) has had its activations
+    probed (``activation_bytes``), before the first training step."""
+    est = estimate_memory(resolved, training, ema, pipeline, activation_bytes)
+    if est is None:
+        return None
+    avail = available_memory(device)
+    if avail is None:
+        return est
+    need = est.training_bytes if training else est.inference_bytes
+    if allocated:
+        avail += est.inference_bytes  # the weights already in memory are part of the need
+    if need <= avail:
+        return est
+    dev = str(device or "cpu")
+    big = ", ".join(f"{path} ({name}) {count:,}" for path, name, count in est.components[:2] if count)
+    what = f"the pipeline has {est.parameters:,} parameters ({est.parameter_bytes / GB:,.1f} GB; largest: {big})"
+    if training:
+        parts = "weights, gradients, Adam moments" + (", EMA" if ema else "")
+        if est.activation_bytes is not None:
+            parts += f", {est.activation_bytes / GB:,.1f} GB of activations for a batch of {batch_size} at {crop}²"
+        need_text = f"training needs about {need / GB:,.1f} GB ({parts})"
+    else:
+        need_text = f"its weights need about {need / GB:,.1f} GB"
+    largest = est.components[0][0] if est.components else "model"
+    raise PipelineError(
+        f"the pipeline does not fit in memory: {what}; {need_text} but about {avail / GB:,.1f} GB is available "
+        f"on {dev}; reduce model size options ({largest}: width, depth …)"
+        + (", train.batch_size or data.train.crop" if training else "")
+    )

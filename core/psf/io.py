@@ -83,8 +83,17 @@ def _pick(arrays: dict[str, Any], key: str | None, where: str) -> Any:
 
 
 def _load_png(p: Path) -> np.ndarray:
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
+    try:
+        return _png_array(p, Image)
+    except UnidentifiedImageError as exc:
+        raise InputError(f"kernel file '{p}' is not a readable PNG image (corrupt, or another format with a .png name)") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"kernel file '{p}': cannot decode the PNG, the file is corrupt or truncated ({exc})") from exc
+
+
+def _png_array(p: Path, Image: Any) -> np.ndarray:
     with Image.open(p) as img:
         mode = img.mode
         if mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -97,6 +106,42 @@ def _load_png(p: Path) -> np.ndarray:
             return np.asarray(img.convert("L"), dtype=np.float64)
         rgb = np.asarray(img.convert("RGB"), dtype=np.float64)
     return rgb @ _LUMA
+
+
+_PICKLED = "holds pickled Python objects, which restorekit never loads (allow_pickle=False); save the kernel with np.save(path, array) from a numeric array"
+
+
+def _load_npy(p: Path) -> np.ndarray:
+    with p.open("rb") as fh:
+        magic = fh.read(6)
+    if magic != b"\x93NUMPY":
+        raise InputError(f"kernel file '{p}' is not a .npy array (it has no NumPy header); write it with np.save(path, array)")
+    try:
+        return np.load(p, allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise InputError(f"kernel file '{p}' {_PICKLED}") from exc
+        raise InputError(f"kernel file '{p}' is not a readable .npy array ({' '.join(str(exc).split())})") from exc
+    except (OSError, EOFError) as exc:
+        raise InputError(f"kernel file '{p}' is not a readable .npy array ({exc})") from exc
+
+
+def _load_npz(p: Path, key: str | None, where: str) -> np.ndarray:
+    import zipfile
+
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise InputError(f"kernel file '{p}' is a .npy array with a .npz name; rename it to .npy")
+            return _pick({k: data[k] for k in data.files}, key, where)
+    except InputError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise InputError(f"kernel file '{p}' {_PICKLED}") from exc
+        raise InputError(f"kernel file '{p}' is not a readable .npz archive ({' '.join(str(exc).split())})") from exc
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(f"kernel file '{p}' is not a readable .npz archive ({exc})") from exc
 
 
 def load_kernel(path: str | Path, key: str | None = None, normalize: bool = True) -> np.ndarray:
@@ -122,10 +167,9 @@ def load_kernel(path: str | Path, key: str | None = None, normalize: bool = True
     suffix = p.suffix.lower()
     where = str(p)
     if suffix == ".npy":
-        arr = np.load(p, allow_pickle=False)
+        arr = _load_npy(p)
     elif suffix == ".npz":
-        with np.load(p, allow_pickle=False) as data:
-            arr = _pick({k: data[k] for k in data.files}, key, where)
+        arr = _load_npz(p, key, where)
     elif suffix == ".png":
         arr = _load_png(p)
     elif suffix == ".mat":
@@ -139,11 +183,11 @@ def load_kernel(path: str | Path, key: str | None = None, normalize: bool = True
                 f"(in MATLAB: save('k.mat', 'k', '-v7'), or in Python with h5py: "
                 f"np.save('k.npy', np.array(h5py.File('{p.name}')['k']).T) — h5py returns MATLAB arrays transposed)"
             ) from exc
-        except ValueError as exc:
-            raise InputError(f"{where} is not a readable MATLAB file: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - MatReadError, ValueError, … for a corrupt file
+            raise InputError(f"kernel file '{where}' is not a readable MATLAB file ({' '.join(str(exc).split())})") from exc
         arr = _pick({k: v for k, v in data.items() if not k.startswith("__")}, key, where)
     else:
-        raise InputError(f"unsupported kernel file '{p.name}'; use one of {', '.join(KERNEL_SUFFIXES)}")
+        raise InputError(f"unsupported kernel file '{p}'; a kernel is an image or an array: use one of {', '.join(KERNEL_SUFFIXES)}")
     return check_kernel_array(arr, where, normalize=normalize)
 
 
