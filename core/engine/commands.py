@@ -1,4 +1,8 @@
-"""``restorekit train FILE [-o key=value …] [--resume auto|PATH] [--out DIR]``.
+"""``restorekit train FILE [-o key=value …] [--resume auto|PATH] [--out DIR] [--overwrite]``.
+
+A run folder that already holds files is used only with ``--resume`` (continue it) or
+``--overwrite`` (replace the previous run's own files); otherwise the command stops and says
+so, so two runs never mix their checkpoints and metrics.
 
 Works unchanged under ``torchrun --nproc-per-node N -m restorekit train …`` (DDP; rank 0
 logs and writes checkpoints).
@@ -20,8 +24,13 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="run directory (default: runs/<config file name>)")
     p.add_argument(
         "--resume", default=None, metavar="auto|PATH",
-        help="'auto' continues from the newest complete checkpoint in --out (starts fresh if none); "
-        "or a checkpoint directory",
+        help="'auto' continues from the newest checkpoint in --out whose files verify (starts fresh if none; "
+        "newer damaged ones are skipped and named); or a checkpoint directory",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true",
+        help="replace the previous run in --out (its checkpoints, metrics, TensorBoard logs, config and weights); "
+        "without it a non-empty --out needs --resume",
     )
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     p.add_argument(
@@ -43,6 +52,7 @@ def _run(args: argparse.Namespace) -> int:
         device=args.device,
         stop_after=args.stop_after,
         progress=not args.no_progress,
+        overwrite=args.overwrite,
     )
     val = ", ".join(f"{k} {v:.3f}" for k, v in summary["val"].items())
     loss = f"{summary['loss']:.4g}" if summary["loss"] is not None else "n/a"

@@ -15,7 +15,11 @@ from torch.nn import functional as F
 class RunLogger:
     """Logs to ``<out>/tensorboard`` and ``<out>/metrics.jsonl``; does nothing when ``enabled`` is false."""
 
-    def __init__(self, out_dir: Path, total: int, initial: int, enabled: bool, progress: bool = True) -> None:
+    def __init__(
+        self, out_dir: Path, total: int, initial: int, enabled: bool, progress: bool = True, purge_step: int | None = None
+    ) -> None:
+        """``purge_step``: on resume, the first step to log again; TensorBoard hides the events
+        of that step and later ones that the interrupted run wrote."""
         self.enabled = enabled
         self.bar: Any = None
         self.writer: Any = None
@@ -26,7 +30,7 @@ class RunLogger:
         from tqdm.auto import tqdm
 
         out_dir.mkdir(parents=True, exist_ok=True)
-        self.writer = SummaryWriter(log_dir=str(out_dir / "tensorboard"))
+        self.writer = SummaryWriter(log_dir=str(out_dir / "tensorboard"), purge_step=purge_step)
         self.jsonl = (out_dir / "metrics.jsonl").open("a", encoding="utf-8")
         if progress:
             self.bar = tqdm(total=total, initial=initial, desc="train", unit="it", dynamic_ncols=True)

@@ -45,6 +45,16 @@ class StageSettings:
             everything else is frozen. ``None`` makes every component trainable.
         frozen: component paths frozen in this stage (applied after ``trainable``).
         reset_optimizer: start this stage with fresh optimiser moments (Adam m, v).
+        reload_best: at the start of this stage, load the weights of the best validation so
+            far (as the official NRKNet training does at each learning-rate step). "Best" is
+            the highest mean PSNR of the periodic validations (every ``train.val_every``
+            steps, on ``data.val``, with the ``eval:`` protocol) since the run began, resumed
+            parts included; ties keep the earlier one. The weights are the ones validated —
+            the EMA weights when ``train.ema`` is set — and they are loaded into the model
+            and the EMA. The optimiser is kept unless ``reset_optimizer`` is also set (the
+            official code re-creates Adam, i.e. set both). It is a configuration error when
+            no periodic validation runs before the stage starts (``val_every`` 0 or larger
+            than the stage's start, or the first stage) or when there is no validation set.
     """
 
     name: str = "main"
@@ -54,6 +64,7 @@ class StageSettings:
     trainable: list[str] | None = None
     frozen: list[str] | None = None
     reset_optimizer: bool = False
+    reload_best: bool = False
 
 
 @dataclass
@@ -160,11 +171,27 @@ class TrainSettings:
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ConfigError(f"train.stages: stage names must be unique, {dup} repeat")
+        start = 0
         for i, s in enumerate(self.stages):
             if s.iterations is not None and s.iterations < 1:
                 raise ConfigError(f"train.stages[{i}].iterations: must be at least 1 or null, got {s.iterations}")
             if s.lr is not None and s.lr <= 0:
                 raise ConfigError(f"train.stages[{i}].lr: must be > 0 or null, got {s.lr}")
+            if s.reload_best:
+                where = f"train.stages[{i}] ({s.name}).reload_best"
+                if i == 0:
+                    raise ConfigError(f"{where}: the first stage has no earlier validation to reload; set it on a later stage")
+                if self.val_every == 0:
+                    raise ConfigError(
+                        f"{where}: needs the periodic validation; set train.val_every (e.g. to the stage length, "
+                        f"so that the stage boundary is validated)"
+                    )
+                if self.val_every > start:
+                    raise ConfigError(
+                        f"{where}: no validation runs before the stage starts at iteration {start} "
+                        f"(train.val_every = {self.val_every}); lower val_every to at most {start}"
+                    )
+            start += int(s.iterations if s.iterations is not None else self.iterations)
 
     # -- derived ---------------------------------------------------------------------------
     def effective_stages(self) -> list[StageSettings]:

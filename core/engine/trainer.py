@@ -12,12 +12,23 @@ on a float32 copy of the output, so no loss ever sees a bf16/fp16 tensor.
 
 Checkpoints (rank 0, atomic, see :mod:`.checkpoint`) carry everything needed to continue
 bit-exactly on the CPU: weights, optimiser, schedule, scaler, EMA, the Python/NumPy/torch
-RNG states, the data position and the iteration.
+RNG states, the data position, the iteration and (with ``reload_best``) the best validation
+so far with its weights.
+
+A run folder belongs to one run: a folder that already holds files is only used with
+``resume`` (``--resume auto``) or ``overwrite`` (``--overwrite``, which replaces the run's
+own files and leaves any others). Resuming rewinds ``metrics.jsonl`` and the TensorBoard
+events to the checkpoint's iteration, so no step is logged twice. A full disk stops the run
+with one message that says what was being written and which checkpoint was kept.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -28,8 +39,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..config import dump_yaml, resolve_config
-from ..errors import ConfigError
-from ..pipeline import Pipeline, build_pipeline
+from ..errors import ConfigError, OutputError, is_disk_full, os_error_text
+from ..pipeline import Pipeline, build_pipeline, check_memory
 from ..plugin_host import get_host
 from . import checkpoint as ckpt
 from . import distributed
@@ -42,6 +53,18 @@ from .settings import TrainSettings
 from .stages import Freezer, StagePlan, plan_stages
 
 Callback = Callable[["Trainer"], None]
+
+RUN_FILES = ("checkpoints", "tensorboard", "metrics.jsonl", "config.yaml", "model.safetensors")
+"""What a run writes into its folder (``--overwrite`` replaces exactly these)."""
+
+
+@dataclass
+class BestValidation:
+    """The periodic validation with the highest PSNR so far (for ``reload_best``)."""
+
+    iteration: int
+    psnr: float
+    weights: dict[str, Any]
 
 
 class Trainer:
@@ -59,6 +82,8 @@ class Trainer:
             split a long run into jobs; ``--resume auto`` continues it.
         callbacks: called as ``cb(trainer)`` after every iteration (tests, custom logging).
         progress: show the tqdm bar (rank 0).
+        overwrite: replace the run files (:data:`RUN_FILES`) of a previous run in ``out_dir``;
+            without it (and without ``resume``) a non-empty ``out_dir`` is an error.
     """
 
     def __init__(
@@ -73,10 +98,13 @@ class Trainer:
         stop_after: int | None = None,
         callbacks: list[Callback] | None = None,
         progress: bool = True,
+        overwrite: bool = False,
     ) -> None:
         self.config = resolve_config(config, overrides)
         self.settings = TrainSettings.from_config(self.config.get("train"))
         self.out_dir = Path(out_dir)
+        if resume is None and not overwrite:
+            _refuse_used_run_folder(self.out_dir)
         self.dist = distributed.setup(device)
         self.device = self.dist.device
         s = self.settings
@@ -92,7 +120,18 @@ class Trainer:
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
         seed_everything(s.seed)
+        train_crop = ((self.config.get("data") or {}).get("train") or {}).get("crop")
+        check_memory(self.config, training=True, batch_size=self.per_rank_batch_size(), crop=train_crop,
+                     device=self.device, ema=s.ema is not None)
         self.pipeline: Pipeline = build_pipeline(self.config).to(self.device)
+        if train_crop:
+            from ..pipeline import probe_activations
+
+            channels = int(((self.config.get("data") or {}).get("train") or {}).get("channels") or 3)
+            act = probe_activations(self.pipeline, self.per_rank_batch_size(), int(train_crop), channels)
+            check_memory(self.config, training=True, batch_size=self.per_rank_batch_size(), crop=train_crop,
+                         device=self.device, ema=s.ema is not None, pipeline=self.pipeline, activation_bytes=act,
+                         allocated=True)
         self.stages = s.effective_stages()
         self.plans: list[StagePlan] = plan_stages(self.pipeline, self.stages)
         self.total_iterations = self.plans[-1].end
@@ -102,6 +141,14 @@ class Trainer:
         self.per_rank_batch = s.batch_size // self.dist.world_size
         self.train_dataset = train_dataset if train_dataset is not None else self._build_dataset("train")
         self.val_dataset = val_dataset if val_dataset is not None else self._build_dataset("val", required=False)
+        self.track_best = any(st.reload_best for st in self.stages)
+        self.best: BestValidation | None = None
+        if self.track_best and self.val_dataset is None:
+            first = next(i for i, st in enumerate(self.stages) if st.reload_best)
+            raise ConfigError(
+                f"train.stages[{first}].reload_best: there is no validation set; add data.val (validated every "
+                f"train.val_every steps) or drop reload_best"
+            )
         self.freezer = Freezer(self.pipeline)
         self.ema = EMA(self.pipeline, s.ema) if s.ema is not None else None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=s.amp == "fp16")
@@ -116,7 +163,16 @@ class Trainer:
         self.stream = BatchStream(
             self.train_dataset, self.per_rank_batch, self.dist, s.seed, s.num_workers, default_collate()
         )
-        self.resumed_from = ckpt.resolve_resume(resume, self.checkpoint_root) if resume is not None else None
+        if overwrite and resume is None and self.dist.is_main:
+            _remove_run_files(self.out_dir)
+        distributed.barrier(self.dist)
+        self.resume_choice = ckpt.choose_resume(resume, self.checkpoint_root, clean=self.dist.is_main)
+        self.resumed = resume is not None
+        self._doing = "training"
+        self.resumed_from = self.resume_choice.path
+        if self.dist.is_main:
+            for line in self.resume_choice.messages():
+                print(line, flush=True)
         if self.resumed_from is not None:
             self._load(self.resumed_from)
         elif s.init_weights:
@@ -127,6 +183,9 @@ class Trainer:
                 self.ema = EMA(self.pipeline, s.ema)
 
     # -- set-up helpers ------------------------------------------------------------------------
+    def per_rank_batch_size(self) -> int:
+        return max(1, self.settings.batch_size // max(1, self.dist.world_size))
+
     @property
     def checkpoint_root(self) -> Path:
         return self.out_dir / "checkpoints"
@@ -150,9 +209,13 @@ class Trainer:
                 return plan
         return self.plans[-1]
 
-    def _enter_stage(self, plan: StagePlan) -> None:
-        """Freeze/unfreeze, (re)build the optimiser if needed, restart the schedule, wrap DDP."""
+    def _enter_stage(self, plan: StagePlan, reload: bool = False) -> None:
+        """Freeze/unfreeze, (re)build the optimiser if needed, restart the schedule, wrap DDP.
+        With ``reload`` (a fresh entry, not a resume) a ``reload_best`` stage first loads the
+        best validated weights."""
         s = self.settings
+        if reload and plan.settings.reload_best:
+            self._reload_best(plan)
         self.freezer.apply(plan.settings, f"train.stages[{plan.index}]")
         if not any(p.requires_grad for p in self.pipeline.parameters()):
             raise ConfigError(f"train.stages[{plan.index}] ({plan.settings.name}): no parameter is trainable; check trainable/frozen")
@@ -169,6 +232,29 @@ class Trainer:
             )
         self.freezer.set_mode(True)
 
+    def _reload_best(self, plan: StagePlan) -> None:
+        if self.best is None:
+            raise ConfigError(
+                f"train.stages[{plan.index}] ({plan.settings.name}).reload_best: no validation PSNR was recorded before "
+                f"the stage (does the eval protocol compute psnr?); nothing to reload"
+            )
+        self.pipeline.load_state_dict(self.best.weights, strict=True)
+        if self.ema is not None:
+            self.ema.module.load_state_dict(self.best.weights, strict=True)
+        self.reloaded = (plan.index, self.best.iteration, self.best.psnr)
+
+    def _record_best(self, values: Mapping[str, float]) -> None:
+        """Remember the validated weights if this periodic validation has the best PSNR so far."""
+        s = self.settings
+        if not self.track_best or not s.val_every or self.iteration % s.val_every:
+            return
+        psnr = values.get("psnr")
+        if psnr is None or np.isnan(psnr):
+            return
+        if self.best is None or psnr > self.best.psnr:
+            model = self.ema.module if self.ema is not None else self.pipeline
+            self.best = BestValidation(self.iteration, float(psnr), ckpt.plain_state_dict(model))
+
     # -- checkpoints ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         assert self.optimizer is not None and self.scheduler is not None and self.stage is not None
@@ -184,12 +270,14 @@ class Trainer:
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "rng": rng_state(self.device),
             "world_size": self.dist.world_size,
+            "best": {"iteration": self.best.iteration, "psnr": self.best.psnr} if self.best is not None else None,
         }
 
     def save_checkpoint(self) -> Path | None:
         """Write ``checkpoints/iter_<n>`` (rank 0) and wait for it on every rank."""
         path = None
         if self.dist.is_main:
+            self._doing = f"writing checkpoint {self.checkpoint_root / ckpt.checkpoint_name(self.iteration)}"
             plugins = {n: p.version for n, p in get_host().plugins.items() if p.status == "ok"}
             path = ckpt.write_checkpoint(
                 self.checkpoint_root,
@@ -199,9 +287,11 @@ class Trainer:
                 self.config,
                 plugins,
                 ema_weights=ckpt.plain_state_dict(self.ema.module) if self.ema is not None else None,
+                best_weights=self.best.weights if self.best is not None else None,
             )
             if self.settings.keep_checkpoints is not None:
                 ckpt.prune(self.checkpoint_root, self.settings.keep_checkpoints)
+            self._doing = "training"
         distributed.barrier(self.dist)
         return path
 
@@ -219,6 +309,12 @@ class Trainer:
         self.stream.epoch = int(state["data"]["epoch"])
         self.stream.index = int(state["data"]["index"])
         set_rng_state(state["rng"], self.device)
+        best = state.get("best")
+        if best is not None:
+            weights = ckpt.load_best_weights(path)
+            if weights is None:
+                raise ConfigError(f"{path}: the state records a best validation but {ckpt.BEST_WEIGHTS} is missing")
+            self.best = BestValidation(int(best["iteration"]), float(best["psnr"]), weights)
 
     # -- one step ------------------------------------------------------------------------------
     def _autocast(self) -> torch.autocast:
@@ -316,23 +412,64 @@ class Trainer:
         s = self.settings
         end = self.total_iterations if self.stop_after is None else min(self.total_iterations, self.stop_after)
         main = self.dist.is_main
-        if self.resumed_from is not None and self.iteration >= end:
-            if main:
-                print(f"{self.resumed_from} is already at iteration {self.iteration} of {end}; nothing to train", flush=True)
-            return {"iteration": self.iteration, "loss": None, "val": {}, "checkpoint": self.resumed_from, "rank": self.dist.rank}
+        self._doing = "training"
+        try:
+            if self.resumed_from is not None and self.iteration >= end:
+                if main:
+                    print(f"{self.resumed_from} is already at iteration {self.iteration} of {end}; nothing to train", flush=True)
+                    if self.iteration >= self.total_iterations and not (self.out_dir / "model.safetensors").is_file():
+                        self._write_final_weights()  # e.g. a disk that was full when the run ended
+                        print(f"wrote the final weights {self.out_dir / 'model.safetensors'}", flush=True)
+                return {"iteration": self.iteration, "loss": None, "val": {}, "checkpoint": self.resumed_from, "rank": self.dist.rank}
+            return self._fit(end)
+        except OSError as exc:
+            if is_disk_full(exc) or isinstance(exc, PermissionError):
+                raise OutputError(self._storage_message(exc)) from exc
+            raise
+
+    def _storage_message(self, exc: OSError) -> str:
+        latest = ckpt.list_checkpoints(self.checkpoint_root)
+        if latest:
+            kept = f"kept: checkpoint {latest[-1][1]} (iteration {latest[-1][0]}); free space and continue with --resume auto"
+        else:
+            kept = "no checkpoint was written yet; free space and start again"
+        doing = f"{self._doing} (run {self.out_dir}, iteration {self.iteration})"
+        return f"{os_error_text(exc, doing)}; {kept}"
+
+    def _write_final_weights(self) -> None:
+        final = self.ema.module if self.ema is not None else self.pipeline
+        target = self.out_dir / "model.safetensors"
+        self._doing = f"writing the final weights {target}"
+        ckpt.write_weights(target, ckpt.plain_state_dict(final), {"format": "pt"})
+        self._doing = "training"
+
+    def _fit(self, end: int) -> dict[str, Any]:
+        s = self.settings
+        main = self.dist.is_main
         if main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.out_dir / "config.yaml").write_text(dump_yaml(self.config), encoding="utf-8")
-        logger = RunLogger(self.out_dir, self.total_iterations, self.iteration, enabled=main, progress=self.progress)
+            _write_text_atomic(self.out_dir / "config.yaml", dump_yaml(self.config))
+            if self.resumed:
+                _rewind_metrics(self.out_dir / "metrics.jsonl", self.iteration)
+        logger = RunLogger(
+            self.out_dir, self.total_iterations, self.iteration, enabled=main, progress=self.progress,
+            purge_step=self.iteration + 1 if self.resumed else None,
+        )
         if self.resumed_from is not None:
             logger.message(f"resumed from {self.resumed_from} at iteration {self.iteration}")
         saved_at = -1
+        path = None
         try:
             while self.iteration < end:
                 plan = self._plan_at(self.iteration)
                 if self.stage is None or plan.index != self.stage.index:
-                    self._enter_stage(plan)
+                    self._enter_stage(plan, reload=True)
                     logger.message(f"stage {plan.index} '{plan.settings.name}': iterations {plan.start}..{plan.end}")
+                    if plan.settings.reload_best and self.best is not None:
+                        logger.message(
+                            f"stage {plan.index} '{plan.settings.name}': reloaded the best validated weights "
+                            f"(iteration {self.best.iteration}, psnr {self.best.psnr:.3f})"
+                        )
                 lr = self.optimizer.param_groups[0]["lr"]  # type: ignore[union-attr]
                 loss, parts, batch, output = self.train_step()
                 self.iteration += 1
@@ -362,12 +499,10 @@ class Trainer:
                     cb(self)
             if self.iteration > 0 and (s.val_every or self.iteration == self.total_iterations):
                 self._validate_and_log(logger)
-            path = None
             if saved_at != self.iteration and self.stage is not None:
                 path = self.save_checkpoint()
             if self.iteration >= self.total_iterations and main:
-                final = self.ema.module if self.ema is not None else self.pipeline
-                ckpt.write_weights(self.out_dir / "model.safetensors", ckpt.plain_state_dict(final), {"format": "pt"})
+                self._write_final_weights()
         finally:
             logger.close()
         return {
@@ -380,6 +515,7 @@ class Trainer:
 
     def _validate_and_log(self, logger: RunLogger) -> None:
         values = self.validate()
+        self._record_best(values)
         if values:
             self.last_val = values
             logger.scalars(self.iteration, values, kind="val")
@@ -387,6 +523,62 @@ class Trainer:
 
     def close(self) -> None:
         distributed.cleanup(self.dist)
+
+
+def _refuse_used_run_folder(out: Path) -> None:
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file, not a folder; give a run folder")
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries:
+        return
+    shown = ", ".join(entries[:4]) + (" …" if len(entries) > 4 else "")
+    raise ConfigError(
+        f"--out {out} already holds files ({shown}); to continue that run use --resume auto, to keep it use a new "
+        f"--out, or to replace it use --overwrite"
+    )
+
+
+def _remove_run_files(out: Path) -> None:
+    """Replace a previous run: its :data:`RUN_FILES` move out of sight at once, then are deleted."""
+    if not out.is_dir():
+        return
+    for name in RUN_FILES:
+        p = out / name
+        if p.exists() or p.is_symlink():
+            trash = out / f".del-{name}-{uuid.uuid4().hex}"
+            os.replace(p, trash)
+            if trash.is_dir() and not trash.is_symlink():
+                shutil.rmtree(trash, ignore_errors=True)
+            else:
+                trash.unlink(missing_ok=True)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _rewind_metrics(path: Path, iteration: int) -> None:
+    """Keep only the ``metrics.jsonl`` rows up to ``iteration`` (a resumed run logs the rest
+    again); unreadable lines (a write cut short by a kill) are dropped."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and int(row.get("iteration", 0)) <= iteration:
+            kept.append(line)
+    _write_text_atomic(path, "".join(f"{line}\n" for line in kept))
 
 
 class _nullcontext:

@@ -26,7 +26,7 @@ def _digest(path: Path) -> dict[str, str]:
 def test_round_trip(tmp_path: Path):
     path = _write(tmp_path, 3, value=2.5)
     assert path.name == "iter_00000003"
-    assert sorted(p.name for p in path.iterdir()) == sorted(ckpt.REQUIRED_FILES)
+    assert sorted(p.name for p in path.iterdir()) == sorted([*ckpt.REQUIRED_FILES, ckpt.MANIFEST])
     assert torch.equal(load_file(str(path / "model.safetensors"))["decoder.w"], torch.full((2, 3), 2.5))
     weights, state, ema = ckpt.load_checkpoint(path)  # state.pt loads with weights_only=True
     assert state["iteration"] == 3 and ema is None and torch.equal(weights["decoder.b"], torch.arange(3.0))
