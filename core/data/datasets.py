@@ -159,6 +159,30 @@ def lfdof_pairs(root: Path, cfg: Mapping[str, Any], split: str) -> list[Pair]:
     return pairs
 
 
+def entry_in_root(root: Path, entry: str, where: str) -> tuple[Path, Path]:
+    """A list-file entry as ``(path, path relative to root)``: a relative entry is taken
+    relative to ``root``, an absolute one as it is; ``..`` steps are resolved lexically
+    (symbolic links inside the root are the user's own choice and are followed when read).
+
+    Raises:
+        InputError: the entry leaves the dataset root (naming ``where``, the file and line).
+    """
+    import os
+
+    base = Path(os.path.abspath(root))
+    full = Path(os.path.normpath(entry if os.path.isabs(entry) else base / entry))
+    try:
+        rel = full.relative_to(base)
+    except ValueError:
+        raise InputError(
+            f"{where}: '{entry}' resolves to '{full}', outside the dataset root '{root}'; list files may only name files "
+            f"inside the dataset root (refused)"
+        ) from None
+    if not rel.parts:
+        raise InputError(f"{where}: '{entry}' names the dataset root itself, not an image file")
+    return full, rel
+
+
 def realblur_pairs(root: Path, cfg: Mapping[str, Any], split: str) -> list[Pair]:
     what = f"RealBlur dataset ({split})"
     require_dir(root, what)
@@ -179,17 +203,22 @@ def realblur_pairs(root: Path, cfg: Mapping[str, Any], split: str) -> list[Pair]
         list_path = found[0]
     pairs: list[Pair] = []
     missing: list[str] = []
-    for lineno, line in enumerate(list_path.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = list_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{what}: list file '{list_path}' is not UTF-8 text; save it as UTF-8") from exc
+    for lineno, line in enumerate(text.splitlines(), 1):
         fields = line.split()
         if not fields:
             continue
         if len(fields) < 2:
             raise InputError(f"{list_path}:{lineno}: expected 'gt/… blur/…' (two paths), got {line!r}")
-        sharp, blurry = root / fields[0], root / fields[1]
+        sharp, sharp_rel = entry_in_root(root, fields[0], f"{list_path}:{lineno}")
+        blurry, blurry_rel = entry_in_root(root, fields[1], f"{list_path}:{lineno}")
         for p in (sharp, blurry):
             if not p.is_file():
                 missing.append(str(p))
-        pairs.append((blurry, sharp, str(Path(fields[1]).with_suffix(""))))
+        pairs.append((blurry, sharp, blurry_rel.with_suffix("").as_posix()))
     if missing:
         raise InputError(f"{what}: {len(missing)} files listed in '{list_path}' do not exist: {', '.join(missing[:5])}")
     if not pairs:
@@ -271,8 +300,8 @@ class PairedFolderDataset(DeblurDataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         blurry_path, sharp_path, name = self.pairs[index]
-        blurry = read_image(blurry_path, self.channels)
-        sharp = read_image(sharp_path, self.channels)
+        blurry = read_image(blurry_path, self.channels, warn_alpha=False)
+        sharp = read_image(sharp_path, self.channels, warn_alpha=False)
         if blurry.shape != sharp.shape:
             raise InputError(
                 f"pair '{name}': blurry {blurry_path} is {tuple(blurry.shape[-2:])} but sharp {sharp_path} is "
@@ -313,7 +342,7 @@ class SyntheticDataset(DeblurDataset):
             raise IndexError(f"index {index} out of range for a dataset of {self.length} samples")
         path = self.files[index % len(self.files)]
         gen = self.generator(index)
-        sharp = read_image(path, self.channels)
+        sharp = read_image(path, self.channels, warn_alpha=False)
         images, _ = self._augment({"sharp": sharp}, gen, None, str(path))
         out: dict[str, Any] = {"sharp": images["sharp"]}
         out.update(degrade(images["sharp"], self.degradations, gen))

@@ -3,6 +3,12 @@
 ``restorekit deblur INPUT… -o OUT --pipeline FILE [--weights W] [--kernel PSF] [--tile N --overlap M]``
 restores images (files or folders) of any size. ``restorekit eval FILE --weights W [--protocol P]``
 runs a metric protocol over the config's ``data.test`` (or ``data.val``) dataset and prints a table.
+
+Nothing is lost: ``deblur`` refuses an output that is (or lies inside) one of its inputs,
+gives two inputs with the same name unique output names (and says so), processes every
+readable image of a batch and lists the failures at the end (exit status 1 if any), and
+stops at a full disk saying what was written. Every output path stays inside its output
+folder (:func:`restorekit.inference.paths.safe_join`).
 """
 
 from __future__ import annotations
@@ -11,12 +17,17 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, OutputError, RestorekitError, is_disk_full, os_error_text
+
+PAD_CHOICES = ("bottom-right", "center")
+"""``--pad``: where an image is padded to the pipeline's size multiple (see
+:func:`restorekit.inference.deblur.pad_image`)."""
 
 
 def _device(name: str) -> torch.device:
@@ -57,7 +68,12 @@ def _build_pipeline(config: str | None, overrides: Sequence[str], weights: str |
         pipeline = load_pipeline(card.pipeline, overrides=list(overrides) or None)
         load_weights(pipeline, weights)
         return pipeline.to(device).eval()
-    pipeline = load_pipeline(config, overrides=list(overrides) or None)
+    from ..config import resolve_config
+    from ..pipeline import build_pipeline, check_memory
+
+    resolved = resolve_config(config, overrides=list(overrides) or None)
+    check_memory(resolved, training=False, device=device)
+    pipeline = build_pipeline(resolved)
     if weights:
         load_weights(pipeline, weights)
     else:
@@ -112,36 +128,141 @@ def configure_deblur(p: argparse.ArgumentParser) -> None:
         "the output keeps the input's channels",
     )
     p.add_argument("-O", "--override", action="append", default=[], metavar="KEY=VALUE", help="dotted config override (repeatable)")
+    p.add_argument("--pad", choices=list(PAD_CHOICES), default="bottom-right",
+                   help="where to pad an image to the pipeline's size multiple: bottom-right (default) or center "
+                        "(the official NRKNet test)")
+    p.add_argument("--repair-nonfinite", action="store_true",
+                   help="fill NaN/Inf samples of float images from their neighbours instead of refusing the file")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar while tiling large images")
+
+
+@dataclass
+class _Job:
+    src: Path
+    target: Path
+    renamed_from: Path | None = None
+
+
+def _plan_outputs(items: list[tuple[Path, Path]], inputs: Sequence[str], out: Path) -> tuple[list[_Job], bool]:
+    """Where each input goes, refusing any output that is, or lies inside, an input; two
+    inputs with the same output name get ``name_1``, ``name_2`` … Nothing is created here."""
+    from .imageio import WRITE_SUFFIXES
+    from .paths import contains, safe_join
+
+    single_file = len(items) == 1 and out.suffix.lower() in WRITE_SUFFIXES and not out.is_dir()
+    roots = [Path(r) for r in inputs]
+    for root in roots:
+        if root.is_dir() and contains(root, out):
+            raise InputError(
+                f"-o {out} is {'the input folder' if out.resolve() == root.resolve() else 'inside the input folder'} '{root}'; "
+                f"outputs could overwrite or be mixed with the inputs — give an output folder outside it"
+            )
+    sources = {src.resolve(): src for src, _ in items}
+    jobs: list[_Job] = []
+    used: dict[str, Path] = {}
+    for src, rel in items:
+        if single_file:
+            target = out
+        else:
+            safe_join(out, rel)  # refuses a name that would leave the output folder
+            target = out / rel
+        if target.suffix.lower() not in WRITE_SUFFIXES:
+            target = target.with_suffix(".png")
+        if target.resolve() in sources:
+            raise InputError(
+                f"-o {out}: the output {target} would overwrite the input {sources[target.resolve()]}; give another output folder"
+            )
+        key = str(target).casefold()
+        renamed = None
+        if key in used:
+            n = 1
+            while True:
+                candidate = target.with_name(f"{target.stem}_{n}{target.suffix}")
+                if str(candidate).casefold() not in used and candidate.resolve() not in sources:
+                    break
+                n += 1
+            renamed, target = used[key], candidate
+            key = str(target).casefold()
+        used[key] = src
+        jobs.append(_Job(src, target, renamed))
+    return jobs, single_file
 
 
 def run_deblur(args: argparse.Namespace) -> int:
     from .deblur import deblur_image, load_psf
     from .imageio import convert_channels, read_image_with_depth, write_image
+    from .paths import check_output_dir, prepare_output_dir
 
     device = _device(args.device)
-    pipeline = _build_pipeline(args.pipeline, args.override, args.weights, device)
-    kernel = load_psf(args.kernel, normalize=args.normalize_kernel) if args.kernel else None
     items = _inputs(args.inputs)
     out = Path(args.out)
-    single_file = len(items) == 1 and out.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff")
-    for src, rel in items:
-        image, bits = read_image_with_depth(src)
-        model_input = convert_channels(image, args.channels) if args.channels else image
-        t0 = time.perf_counter()
-        restored = deblur_image(pipeline, model_input[None], kernel=kernel, tile=args.tile, overlap=args.overlap, device=device)
-        dt = time.perf_counter() - t0
-        if restored.shape[1] != image.shape[0]:
-            restored = convert_channels(restored[0], image.shape[0])[None]
-        out_bits = bits if args.bits == "same" else int(args.bits)
-        out_bits = 16 if out_bits > 8 else 8
-        target = out if single_file else out / rel
-        if target.suffix.lower() in (".jpg", ".jpeg") and out_bits == 16:
-            target = target.with_suffix(".png")
-        if target.suffix.lower() not in (".png", ".jpg", ".jpeg", ".tif", ".tiff"):
-            target = target.with_suffix(".png")
-        write_image(target, restored[0], bits=out_bits)
-        print(f"{src} -> {target}  ({image.shape[-1]}×{image.shape[-2]}, {dt:.2f} s)")
+    if out.exists() and not out.is_dir() and not (len(items) == 1 and _image_name(out)):
+        raise InputError(f"-o {out}: is a file, not a folder; for {len(items)} images give an output folder")
+    jobs, single_file = _plan_outputs(items, args.inputs, out)
+    folder = out.parent if single_file else out
+    check_output_dir(folder)  # before any work: a file in the way is a mistake to report at once
+    pipeline = _build_pipeline(args.pipeline, args.override, args.weights, device)
+    kernel = load_psf(args.kernel, normalize=args.normalize_kernel) if args.kernel else None
+    prepare_output_dir(folder)
+    for job in jobs:
+        if job.renamed_from is not None:
+            print(f"note: {job.src} has the same name as {job.renamed_from}; writing it as {job.target.name}", file=sys.stderr)
+    failures: list[tuple[Path, str]] = []
+    written: list[Path] = []
+    for job in jobs:
+        try:
+            image, bits = read_image_with_depth(job.src, nonfinite="repair" if args.repair_nonfinite else "error")
+            model_input = convert_channels(image, args.channels) if args.channels else image
+            t0 = time.perf_counter()
+            restored = deblur_image(
+                pipeline, model_input[None], kernel=kernel, tile=args.tile, overlap=args.overlap, device=device,
+                pad=args.pad, progress=False if args.no_progress else job.src.name,
+            )
+            dt = time.perf_counter() - t0
+            if restored.shape[1] != image.shape[0]:
+                restored = convert_channels(restored[0], image.shape[0])[None]
+            out_bits = bits if args.bits == "same" else int(args.bits)
+            out_bits = 16 if out_bits > 8 else 8
+            target = job.target
+            if target.suffix.lower() in (".jpg", ".jpeg") and out_bits == 16:
+                target = target.with_suffix(".png")
+            write_image(target, restored[0], bits=out_bits)
+        except OSError as exc:
+            if is_disk_full(exc):
+                kept = ", ".join(str(p) for p in written[:3]) + (" …" if len(written) > 3 else "")
+                raise OutputError(
+                    f"{os_error_text(exc, f'writing {job.target}')}; kept: {len(written)} of {len(jobs)} images written"
+                    + (f" ({kept})" if written else "") + "; the partial file was removed"
+                ) from exc
+            failures.append((job.src, os_error_text(exc)))
+            continue
+        except (RestorekitError, MemoryError) as exc:
+            failures.append((job.src, " ".join(str(exc).split())))
+            continue
+        except RuntimeError as exc:
+            if "out of memory" not in str(exc).lower():
+                raise
+            failures.append((job.src, f"out of memory ({' '.join(str(exc).split())[:160]}); try --tile"))
+            continue
+        written.append(target)
+        print(f"{job.src} -> {target}  ({image.shape[-1]}×{image.shape[-2]}, {dt:.2f} s)")
+    if failures:
+        if len(jobs) == 1:
+            src, why = failures[0]
+            raise InputError(why if str(src) in why else f"{src}: {why}")
+        print(f"{len(failures)} of {len(jobs)} images failed:", file=sys.stderr)
+        for src, why in failures:
+            print(f"  {src}: {why}", file=sys.stderr)
+        raise InputError(
+            f"{len(failures)} of {len(jobs)} images failed (listed above); the other {len(written)} were written to {out}"
+        )
     return 0
+
+
+def _image_name(path: Path) -> bool:
+    from .imageio import WRITE_SUFFIXES
+
+    return path.suffix.lower() in WRITE_SUFFIXES
 
 
 # ---------------------------------------------------------------------------------------
@@ -158,6 +279,8 @@ def configure_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--save", default=None, metavar="DIR", help="also write the restored images to DIR")
+    p.add_argument("--pad", choices=list(PAD_CHOICES), default="bottom-right",
+                   help="where to pad to the size multiple: bottom-right (default) or center (the official NRKNet test)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE", help="dotted config override (repeatable)")
 
@@ -171,13 +294,25 @@ def evaluate(
     overlap: int = 32,
     device: torch.device | str = "cpu",
     save: str | Path | None = None,
+    pad: str = "bottom-right",
 ) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """Run ``pipeline`` over the config's evaluation dataset; per-image rows and the means."""
+    """Run ``pipeline`` over the config's evaluation dataset; per-image rows and the means.
+
+    With ``save``, each restored image is written to ``save/<sample name>.png``; a sample
+    name that would leave ``save`` (``..``, an absolute path, a symbolic link) is refused.
+
+    Raises:
+        InputError: a sample whose input or restored image is not finite (named), a name
+            that leaves ``save``.
+    """
     from ..data import build_dataset
     from ..metrics import compute_metrics, protocol_from_settings
     from .deblur import deblur_image
     from .imageio import write_image
+    from .paths import prepare_output_dir, safe_join
 
+    if save:
+        prepare_output_dir(save, "--save")
     settings = dict(config.get("eval") or {})
     if protocol:
         settings["protocol"] = protocol
@@ -195,15 +330,20 @@ def evaluate(
     rows: list[dict[str, Any]] = []
     for i in range(len(dataset)):
         sample = dataset[i]
+        name = str(sample.get("name", i))
         kernel = sample.get("kernel")
-        restored = deblur_image(
-            pipeline, sample["blurry"][None], kernel=kernel[None] if kernel is not None else None,
-            tile=tile, overlap=overlap, device=device,
-        )
+        target = safe_join(save, f"{name.replace('#', '_')}.png", what=f"sample '{name}': output") if save else None
+        try:
+            restored = deblur_image(
+                pipeline, sample["blurry"][None], kernel=kernel[None] if kernel is not None else None,
+                tile=tile, overlap=overlap, device=device, pad=pad,
+            )
+        except InputError as exc:
+            raise InputError(f"sample '{name}': {exc}") from exc
         values = compute_metrics(restored, sample["sharp"][None], proto, lpips=lpips)
-        rows.append({"name": sample.get("name", str(i)), **{k: float(v[0]) for k, v in values.items()}})
-        if save:
-            write_image(Path(save) / f"{str(sample.get('name', i)).replace('#', '_')}.png", restored[0])
+        rows.append({"name": name, **{k: float(v[0]) for k, v in values.items()}})
+        if target is not None:
+            write_image(target, restored[0])
     means = {k: sum(r[k] for r in rows) / len(rows) for k in proto.metrics} if rows else {}
     return rows, means
 
@@ -215,9 +355,13 @@ def run_eval(args: argparse.Namespace) -> int:
     device = _device(args.device)
     config = resolve_config(args.file, args.override or None)
     pipeline = _build_pipeline(args.file, args.override, args.weights, device)
+    if args.save:
+        from .paths import prepare_output_dir
+
+        prepare_output_dir(args.save, "--save")
     rows, means = evaluate(
         config, pipeline, protocol=args.protocol, split=args.split, tile=args.tile,
-        overlap=args.overlap, device=device, save=args.save,
+        overlap=args.overlap, device=device, save=args.save, pad=args.pad,
     )
     settings = dict(config.get("eval") or {})
     if args.protocol:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,24 +11,47 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError, RestorekitError
 
 KERNEL_SUM_TOL = 1e-3
 """An array kernel file whose sum differs from 1 by more than this is rejected."""
 
+PAD_POSITIONS = ("bottom-right", "center")
+"""Where :func:`pad_image` puts the padding: ``bottom-right`` (restorekit's default) or
+``center`` (half on each side, as the official NRKNet test loader)."""
 
-def pad_to_multiple(image: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:
-    """Reflect-pad ``(B, C, H, W)`` at the bottom/right to multiples of ``multiple``.
 
-    Reflection needs the pad to be smaller than the side; longer pads (tiny images) fall
-    back to edge replication. Returns the padded image and the original ``(H, W)``.
+def pad_image(image: Tensor, multiple: int, position: str = "bottom-right") -> tuple[Tensor, tuple[int, int, int, int]]:
+    """Reflect-pad ``(B, C, H, W)`` so that H and W are multiples of ``multiple``.
+
+    Args:
+        position: ``bottom-right`` pads below and to the right; ``center`` pads
+            ``⌊d/2⌋`` above/left and ``d − ⌊d/2⌋`` below/right (``d`` the missing rows or
+            columns). For even ``d`` this is the official NRKNet test loader's padding
+            (``(16⌈h/16⌉ − h)/2`` on each side); for odd ``d`` that loader pads ``d − 1``
+            rows, which is not a multiple, so the extra row goes to the bottom (our choice).
+
+    Reflection needs each pad to be smaller than the side; longer pads (tiny images) fall
+    back to edge replication. Returns the padded image and ``(top, left, H, W)``, the box of
+    the original image inside it.
     """
+    if position not in PAD_POSITIONS:
+        raise ConfigError(f"pad position must be one of {', '.join(PAD_POSITIONS)}, got {position!r}")
     h, w = image.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
     if ph == 0 and pw == 0:
-        return image, (h, w)
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    return F.pad(image, (0, pw, 0, ph), mode=mode), (h, w)
+        return image, (0, 0, h, w)
+    top, left = (ph // 2, pw // 2) if position == "center" else (0, 0)
+    bottom, right = ph - top, pw - left
+    mode = "reflect" if max(top, bottom) < h and max(left, right) < w else "replicate"
+    return F.pad(image, (left, right, top, bottom), mode=mode), (top, left, h, w)
+
+
+def pad_to_multiple(image: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:
+    """Reflect-pad ``(B, C, H, W)`` at the bottom/right to multiples of ``multiple``; returns
+    the padded image and the original ``(H, W)`` (see :func:`pad_image` for centred padding)."""
+    padded, (_, _, h, w) = pad_image(image, multiple, "bottom-right")
+    return padded, (h, w)
 
 
 def load_psf(path: str | Path, normalize: bool = False) -> Tensor:
@@ -64,13 +88,16 @@ def deblur_image(
     tile: int | None = None,
     overlap: int = 32,
     device: str | torch.device | None = None,
+    pad: str = "bottom-right",
+    progress: bool | str = False,
 ) -> Tensor:
     """Restore one image batch ``(B, C, H, W)`` of any size.
 
-    Each forward pass sees the input reflect-padded to the pipeline's ``size_multiple``;
-    the output is cropped back to ``H × W``. With ``tile``, the image is processed in
-    overlapping windows (:func:`restorekit.inference.tiling.tiled_apply`); windows live on
-    ``device`` one at a time while the full image stays on the CPU.
+    Each forward pass sees the input reflect-padded to the pipeline's ``size_multiple``
+    (at the bottom/right, or centred with ``pad="center"``, see :func:`pad_image`); the
+    output is cropped back to ``H × W``. With ``tile``, the image is processed in
+    overlapping windows (:func:`restorekit.inference.tiling.tiled_apply`), each padded the
+    same way; windows live on ``device`` one at a time while the full image stays on the CPU.
 
     Args:
         pipeline: a :class:`restorekit.Pipeline` (or any callable taking a batch dict and
@@ -79,34 +106,92 @@ def deblur_image(
         kernel: optional ``(B|1, 1, h, w)`` PSF put in the batch (non-blind pipelines).
         tile, overlap: window size and overlap in pixels (``tile=None``: whole image).
         device: where the pipeline runs (default: its parameters' device, else CPU).
+        pad: ``bottom-right`` (default) or ``center`` (the official NRKNet test).
+        progress: show a tqdm bar on stderr while tiling (a string is its label).
 
     Returns:
-        ``(B, C', H, W)`` on the CPU.
-    """
-    from .tiling import tiled_apply
+        ``(B, C', H, W)`` on the CPU, float32 (float64 for a float64 pipeline).
 
+    Raises:
+        InputError: a non-finite input or output (naming the tile), an image or tile smaller
+            than the kernel.
+    """
+    from .tiling import tile_count, tiled_apply
+
+    if pad not in PAD_POSITIONS:
+        raise ConfigError(f"--pad must be one of {', '.join(PAD_POSITIONS)}, got {pad!r}")
+    params = list(pipeline.parameters()) if hasattr(pipeline, "parameters") else []
     if device is None:
-        params = list(pipeline.parameters()) if hasattr(pipeline, "parameters") else []
         device = params[0].device if params else torch.device("cpu")
     device = torch.device(device)
+    dtype = params[0].dtype if params and params[0].dtype in (torch.float32, torch.float64) else torch.float32
     multiple = int(getattr(pipeline, "size_multiple", 1) or 1)
+    if not bool(torch.isfinite(image).all()):
+        n = int((~torch.isfinite(image)).sum())
+        raise InputError(f"the input image contains {n} NaN or Inf value(s); repair or replace it (restorekit deblur --repair-nonfinite)")
+    H, W = image.shape[-2:]
+    if kernel is not None:
+        kh, kw = kernel.shape[-2:]
+        if H < kh or W < kw:
+            raise InputError(
+                f"the image ({H}×{W}) is smaller than the kernel ({kh}×{kw}); a blur that wide cannot be undone on it — "
+                f"use a larger image or a smaller kernel"
+            )
+        if tile:
+            eff = (int(tile) // multiple) * multiple
+            if 0 < eff < max(kh, kw) and (H > eff or W > eff):
+                raise InputError(
+                    f"--tile {tile} is smaller than the kernel ({kh}×{kw}); use --tile of at least {max(kh, kw)} "
+                    f"(several times the kernel size works best)"
+                )
     k = kernel.to(device) if kernel is not None else None
 
-    def run(patch: Tensor) -> Tensor:
-        padded, (h, w) = pad_to_multiple(patch.to(device), multiple)
+    def run(patch: Tensor, where: str = "") -> Tensor:
+        padded, (top, left, h, w) = pad_image(patch.to(device=device, dtype=dtype), multiple, pad)
         batch: dict[str, Tensor] = {"blurry": padded}
         if k is not None:
             batch["kernel"] = k
         restored = pipeline(batch).restored
-        return restored[..., :h, :w].float().cpu()
+        out = restored[..., top : top + h, left : left + w].to(dtype).cpu()
+        if not bool(torch.isfinite(out).all()):
+            n = int((~torch.isfinite(out)).sum())
+            raise InputError(
+                f"the pipeline's output contains {n} NaN or Inf value(s){where}; the weights or the input are outside what "
+                f"the model handles (check --weights; a diverged or corrupt model gives this)"
+            )
+        return out
 
     was_training = getattr(pipeline, "training", False)
     if hasattr(pipeline, "eval"):
         pipeline.eval()
+    bar = None
     try:
         if tile:
-            return tiled_apply(run, image.float().cpu(), tile, overlap, multiple)
-        return run(image.float())
+            n_tiles = tile_count(H, W, tile, overlap, multiple)
+            if progress and n_tiles > 1:
+                from tqdm.auto import tqdm
+
+                label = progress if isinstance(progress, str) else "deblur"
+                bar = tqdm(total=n_tiles, desc=f"{label} ({n_tiles} tiles)", unit="tile", file=sys.stderr, leave=False,
+                           dynamic_ncols=True)
+
+            def window(patch: Tensor, y0: int, x0: int) -> Tensor:
+                th, tw = patch.shape[-2:]
+                where = f" (tile at row {y0}, column {x0}, {th}×{tw}, --tile {tile})" if n_tiles > 1 else ""
+                try:
+                    out = run(patch, where)
+                except RestorekitError as exc:
+                    if n_tiles == 1 or "tile at" in str(exc):
+                        raise
+                    raise type(exc)(f"{exc}{where}") from exc
+                if bar is not None:
+                    bar.update(1)
+                return out
+
+            return tiled_apply(window, image.to(dtype).cpu(), tile, overlap, multiple, with_position=True)
+        return run(image.to(dtype))
     finally:
+        if bar is not None:
+            bar.close()
         if was_training and hasattr(pipeline, "train"):
             pipeline.train(True)

@@ -49,7 +49,48 @@ def _png_bit_depth(path: Path) -> tuple[int, int] | None:
     return depth, colour
 
 
-def _to_float(arr: np.ndarray, path: Path) -> tuple[np.ndarray, int]:
+NONFINITE = ("error", "repair")
+"""What :func:`read_image` does with NaN/Inf samples of a float image: refuse it (default)
+or repair them (``--repair-nonfinite``, see :func:`repair_nonfinite`)."""
+
+
+def repair_nonfinite(arr: np.ndarray) -> tuple[np.ndarray, int]:
+    """Replace the non-finite samples of an image array ``(H, W)`` or ``(H, W, C)``:
+    ``+Inf`` → 1, ``−Inf`` → 0, ``NaN`` → the mean of its finite 8-neighbours (repeated
+    inwards for larger holes; a channel with no finite sample at all becomes 0).
+    Returns the repaired float32 array and the number of samples replaced (our choice).
+    """
+    out = np.array(arr, dtype=np.float64, copy=True)
+    count = int((~np.isfinite(out)).sum())
+    out[np.isposinf(out)] = 1.0
+    out[np.isneginf(out)] = 0.0
+    planes = out[..., None] if out.ndim == 2 else out
+    for c in range(planes.shape[-1]):
+        plane = planes[..., c]
+        for _ in range(max(plane.shape)):
+            bad = np.isnan(plane)
+            if not bad.any():
+                break
+            good = np.where(bad, 0.0, plane)
+            weight = (~bad).astype(np.float64)
+            sums = np.zeros_like(plane)
+            counts = np.zeros_like(plane)
+            pg, pw = np.pad(good, 1), np.pad(weight, 1)
+            for dy in (0, 1, 2):
+                for dx in (0, 1, 2):
+                    if dy == 1 and dx == 1:
+                        continue
+                    sums += pg[dy : dy + plane.shape[0], dx : dx + plane.shape[1]]
+                    counts += pw[dy : dy + plane.shape[0], dx : dx + plane.shape[1]]
+            fill = bad & (counts > 0)
+            if not fill.any():
+                plane[bad] = 0.0
+                break
+            plane[fill] = sums[fill] / counts[fill]
+    return out.astype(np.float32), count
+
+
+def _to_float(arr: np.ndarray, path: Path, nonfinite: str = "error") -> tuple[np.ndarray, int]:
     """Integer/float array → float32 in [0, 1] and its bit depth (8, 16, or 32 for float)."""
     if arr.dtype == np.bool_:
         return arr.astype(np.float32), 1
@@ -57,9 +98,22 @@ def _to_float(arr: np.ndarray, path: Path) -> tuple[np.ndarray, int]:
         return arr.astype(np.float32) / 255.0, 8
     if arr.dtype == np.uint16:
         return arr.astype(np.float32) / 65535.0, 16
-    if arr.dtype in (np.float32, np.float64):
-        if not np.isfinite(arr).all():
-            raise InputError(f"{path}: the image contains NaN or infinite values")
+    if arr.dtype in (np.float16, np.float32, np.float64):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            if nonfinite != "repair":
+                where = np.argwhere(bad)[0]
+                raise InputError(
+                    f"{path}: {int(bad.sum())} sample(s) are NaN or infinite (first at row {where[0]}, column {where[1]}); "
+                    f"the file is damaged — pass --repair-nonfinite to fill them from their neighbours"
+                )
+            arr, n = repair_nonfinite(arr)
+            import warnings
+
+            from ..errors import RestorekitWarning
+
+            warnings.warn(f"{path}: repaired {n} non-finite sample(s) (NaN from the neighbours, +Inf → 1, -Inf → 0)",
+                          RestorekitWarning, stacklevel=3)
         lo, hi = float(arr.min()), float(arr.max())
         if lo < 0.0 or hi > 1.0:
             raise InputError(
@@ -99,6 +153,10 @@ def _pil_array(path: Path) -> np.ndarray:
             return np.asarray(im)
     except UnidentifiedImageError as exc:
         raise InputError(f"{path}: not a readable image (the file is corrupt or not in a known format)") from exc
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"{path}: refused, the image is larger than Pillow's decompression-bomb limit ({exc})") from exc
+    except PermissionError as exc:
+        raise InputError(f"{path}: cannot read the file (permission denied)") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, InputError):
             raise
@@ -117,13 +175,19 @@ def _tiff_array(path: Path) -> np.ndarray:
     return arr
 
 
-def read_image_with_depth(path: str | Path, channels: int | None = None) -> tuple[Tensor, int]:
+def read_image_with_depth(
+    path: str | Path, channels: int | None = None, warn_alpha: bool = True, nonfinite: str = "error"
+) -> tuple[Tensor, int]:
     """Read an image as ``(C, H, W)`` float32 in ``[0, 1]`` and return its bit depth.
 
     Args:
         path: PNG, JPEG, BMP, WebP or TIFF file.
         channels: ``None`` keeps the file's channels (1 or 3); ``1`` converts RGB to luma
             (ITU-R BT.601 via :func:`kornia.color.rgb_to_grayscale`); ``3`` repeats gray.
+        warn_alpha: warn (:class:`restorekit.errors.RestorekitWarning`) when an alpha channel
+            is dropped.
+        nonfinite: ``"error"`` (NaN/Inf samples of a float image are an :class:`InputError`)
+            or ``"repair"`` (see :func:`repair_nonfinite`).
 
     Returns:
         ``(image, bits)`` with ``bits`` 8, 16 (or 32 for a float TIFF, 1 for bilevel).
@@ -137,8 +201,22 @@ def read_image_with_depth(path: str | Path, channels: int | None = None) -> tupl
     suffix = p.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
         raise InputError(f"{p}: unknown image type '{suffix}'; supported: {', '.join(IMAGE_SUFFIXES)}")
-    arr = _tiff_array(p) if suffix in TIFF_SUFFIXES else _pil_array(p)
+    try:
+        arr = _tiff_array(p) if suffix in TIFF_SUFFIXES else _pil_array(p)
+    except MemoryError as exc:
+        raise InputError(f"{p}: the image is too large to decode in memory") from exc
     if arr.ndim == 3 and arr.shape[-1] in (2, 4):
+        if warn_alpha:
+            import warnings
+
+            from ..errors import RestorekitWarning
+
+            opaque = bool((arr[..., -1] == np.iinfo(arr.dtype).max).all()) if arr.dtype.kind == "u" else False
+            warnings.warn(
+                f"{p}: dropped its alpha channel ({'fully opaque' if opaque else 'with transparency'}); restoration uses the "
+                f"colour channels only and the output has no alpha",
+                RestorekitWarning, stacklevel=2,
+            )
         arr = arr[..., :-1]  # drop the alpha channel (restoration works on colour only)
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
@@ -148,7 +226,9 @@ def read_image_with_depth(path: str | Path, channels: int | None = None) -> tupl
         raise InputError(f"{p}: the image is empty")
     if arr.dtype == np.int32 and arr.min() >= 0 and arr.max() <= 65535:
         arr = arr.astype(np.uint16)  # Pillow's 32-bit "I" mode holding 16-bit samples
-    data, bits = _to_float(arr, p)
+    if nonfinite not in NONFINITE:
+        raise InputError(f"nonfinite must be one of {', '.join(NONFINITE)}, got {nonfinite!r}")
+    data, bits = _to_float(arr, p, nonfinite)
     t = torch.from_numpy(np.ascontiguousarray(data))
     t = t[None] if t.dim() == 2 else t.permute(2, 0, 1).contiguous()
     if channels is not None:
@@ -156,9 +236,9 @@ def read_image_with_depth(path: str | Path, channels: int | None = None) -> tupl
     return t, bits
 
 
-def read_image(path: str | Path, channels: int | None = None) -> Tensor:
+def read_image(path: str | Path, channels: int | None = None, warn_alpha: bool = True, nonfinite: str = "error") -> Tensor:
     """Read an image as a float32 ``(C, H, W)`` tensor in ``[0, 1]`` (see :func:`read_image_with_depth`)."""
-    return read_image_with_depth(path, channels)[0]
+    return read_image_with_depth(path, channels, warn_alpha, nonfinite)[0]
 
 
 def convert_channels(image: Tensor, channels: int) -> Tensor:

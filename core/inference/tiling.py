@@ -63,17 +63,34 @@ def feather_window(
     return ramp(height, overlap, top, bottom, dtype)[:, None] * ramp(width, overlap, left, right, dtype)[None, :]
 
 
+def _check_tile(tile: int, overlap: int, multiple: int) -> int:
+    tile = (int(tile) // multiple) * multiple
+    if tile <= 0:
+        raise InputError(f"--tile must be at least the pipeline's size multiple ({multiple})")
+    if not 0 <= overlap < tile:
+        raise InputError(f"--overlap must be in [0, tile) = [0, {tile}), got {overlap}")
+    return tile
+
+
+def tile_count(height: int, width: int, tile: int, overlap: int, multiple: int = 1) -> int:
+    """How many windows :func:`tiled_apply` runs for an ``height × width`` image."""
+    t = _check_tile(tile, overlap, multiple)
+    return len(tile_starts(height, t, overlap)) * len(tile_starts(width, t, overlap))
+
+
 def tiled_apply(
-    fn: Callable[[Tensor], Tensor],
+    fn: Callable[..., Tensor],
     image: Tensor,
     tile: int,
     overlap: int,
     multiple: int = 1,
+    with_position: bool = False,
 ) -> Tensor:
     """Apply ``fn`` (``(B, C, h, w) → (B, C', h, w)``) to ``image`` ``(B, C, H, W)`` tile by tile.
 
     Args:
-        fn: the restoration of one window; must keep the spatial size.
+        fn: the restoration of one window; must keep the spatial size. With
+            ``with_position`` it is called as ``fn(window, y0, x0)``.
         image: the input.
         tile: window size (rounded down to a multiple of ``multiple``).
         overlap: overlap between neighbouring windows (< ``tile``).
@@ -84,11 +101,7 @@ def tiled_apply(
     """
     if image.dim() != 4:
         raise InputError(f"tiled inference needs (B, C, H, W), got {tuple(image.shape)}")
-    tile = (int(tile) // multiple) * multiple
-    if tile <= 0:
-        raise InputError(f"--tile must be at least the pipeline's size multiple ({multiple})")
-    if not 0 <= overlap < tile:
-        raise InputError(f"--overlap must be in [0, tile) = [0, {tile}), got {overlap}")
+    tile = _check_tile(tile, overlap, multiple)
     H, W = image.shape[-2:]
     out: Tensor | None = None
     weight = torch.zeros(1, 1, H, W, dtype=torch.float32, device=image.device)
@@ -96,7 +109,8 @@ def tiled_apply(
         th = min(tile, H - y0)
         for x0 in tile_starts(W, tile, overlap):
             tw = min(tile, W - x0)
-            result = fn(image[..., y0 : y0 + th, x0 : x0 + tw])
+            window = image[..., y0 : y0 + th, x0 : x0 + tw]
+            result = fn(window, y0, x0) if with_position else fn(window)
             if result.shape[-2:] != (th, tw):
                 raise InputError(f"the model changed a tile's size from {(th, tw)} to {tuple(result.shape[-2:])}")
             if out is None:
