@@ -10,6 +10,9 @@ Environment switches:
 * ``RESTOREKIT_PLUGINS=a,b``: load only these plugins (allow-list);
 * ``RESTOREKIT_DISABLE_PLUGINS=a,b``: skip these (block-list);
 * ``RESTOREKIT_STRICT_PLUGINS=1``: any plugin error raises :class:`PluginError`.
+
+A name in the allow- or block-list that is not an installed plugin gets a
+:class:`~restorekit.errors.RestorekitWarning` with the nearest installed name.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ class PluginHost:
         self.catalog = Catalog()
         self.plugins: dict[str, PluginStatus] = {}
         self.weights: dict[str, Any] = {}  # "<plugin>.<name>" → restorekit.weights.WeightsEntry
+        self.warnings: list[str] = []  # e.g. unknown names in the environment switches
 
     # -- discovery ----------------------------------------------------------------------
     def load_entry_points(self) -> None:
@@ -79,6 +83,7 @@ class PluginHost:
         allow = _env_list("RESTOREKIT_PLUGINS")
         block = _env_list("RESTOREKIT_DISABLE_PLUGINS") or set()
         eps = sorted(metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=lambda e: e.name)
+        self._warn_unknown_names({e.name for e in eps}, allow, block)
         for ep in eps:
             dist = getattr(ep, "dist", None)
             version = dist.version if dist is not None else "0"
@@ -101,6 +106,22 @@ class PluginHost:
                 continue
             self.register_plugin(ep.name, obj, version=version, distribution=dist_name, module=ep.value)
         self.check_strict()
+
+    def _warn_unknown_names(self, installed: set[str], allow: set[str] | None, block: set[str]) -> None:
+        """A name in ``RESTOREKIT_PLUGINS`` / ``RESTOREKIT_DISABLE_PLUGINS`` that no installed
+        plugin has is most likely a typo: warn with the nearest installed name."""
+        import warnings
+
+        from .errors import RestorekitWarning, suggestion_text
+
+        for var, names in (("RESTOREKIT_PLUGINS", allow or set()), ("RESTOREKIT_DISABLE_PLUGINS", block)):
+            for name in sorted(names - installed):
+                text = (
+                    f"{var} names '{name}', which is not an installed plugin{suggestion_text(name, installed)} "
+                    f"(installed: {', '.join(sorted(installed)) or 'none'})"
+                )
+                self.warnings.append(text)
+                warnings.warn(text, RestorekitWarning, stacklevel=4)
 
     def check_strict(self) -> None:
         if strict_mode():

@@ -4,8 +4,9 @@
   (``deblur``, ``eval``, ``demo`` and training's warm start ``train.init_weights``). It reads
   safetensors only and fails with a message that names the problem and the fix: a missing
   file, a PyTorch pickle (``.pth``/``.pt``, never unpickled here: convert it with
-  ``restorekit weights convert``), a corrupt file, missing/unexpected keys, a shape mismatch
-  (the first mismatched key and both shapes) and non-finite values (the first such key).
+  ``restorekit weights convert``), a corrupt file (including a failed checksum: files
+  written by restorekit carry the sha256 of their tensors), missing/unexpected keys, a shape
+  mismatch (the first mismatched key and both shapes) and non-finite values (the first such key).
 * :class:`ModelCard` — a machine-readable record stored *inside* the safetensors file (its
   ``__metadata__``), so a bundled file describes itself: the pipeline it belongs to, the
   input size multiple, training data and steps, validation PSNR, licence and the command
@@ -146,23 +147,30 @@ def _file_of(path: str | Path) -> Path:
 
 
 def _sniff(p: Path) -> str:
-    """``safetensors``, ``pickle`` or ``unknown`` from the first bytes of the file."""
+    """``safetensors``, ``pickle`` or ``unknown`` from the first bytes of the file.
+
+    A safetensors file starts with its header length (8 bytes, little-endian) and the JSON
+    header's ``{``; that test comes first, because the low byte of the length can be 0x80,
+    the first byte of a pickle. A PyTorch file is a zip archive (``PK\\x03\\x04``) or a
+    pickle (0x80, then the protocol number 2–5).
+    """
     with p.open("rb") as f:
         head = f.read(16)
-    if head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":
-        return "pickle"
     if len(head) >= 9:
         n = int.from_bytes(head[:8], "little")
         if 0 < n < (1 << 28) and head[8:9] == b"{":
             return "safetensors"
+    if head[:4] == b"PK\x03\x04" or (head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5):
+        return "pickle"
     return "unknown"
 
 
-def read_state_dict(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+def read_state_dict(path: str | Path, verify: bool = True) -> tuple[dict[str, Tensor], dict[str, str]]:
     """``(tensors, metadata)`` of a safetensors file, with clear errors.
 
     Raises:
-        InputError: missing file, a pickle, or an unreadable/corrupt file.
+        InputError: missing file, a pickle, or an unreadable/corrupt file (with ``verify``:
+            also tensors that fail the checksum stored by restorekit).
     """
     from safetensors import safe_open
 
@@ -178,7 +186,21 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # SafetensorError for truncated or corrupt files
         raise InputError(f"{p}: not a readable safetensors file ({exc}); the file may be truncated — copy it again") from exc
+    if verify:
+        verify_digest(p, tensors, meta)
     return tensors, meta
+
+
+def verify_digest(p: Path, tensors: Mapping[str, Tensor], meta: Mapping[str, str]) -> None:
+    """Compare the tensors with the checksum restorekit stored in the file (if any)."""
+    from .engine.checkpoint import DIGEST_KEY, tensor_digest
+
+    expected = meta.get(DIGEST_KEY)
+    if expected and tensor_digest(tensors) != expected:
+        raise InputError(
+            f"{p}: the tensors fail their checksum ({DIGEST_KEY} in the file's metadata); the file is corrupt "
+            f"(bit-rot or a damaged copy) — copy it again or use an earlier checkpoint"
+        )
 
 
 def read_card(path: str | Path) -> ModelCard | None:
@@ -245,7 +267,7 @@ def load_weights(
         InputError: with the problem and the fix (see the module docstring).
     """
     p = resolve_weights_path(path)
-    state, _meta = read_state_dict(p)
+    state, meta = read_state_dict(p, verify=False)
     if check_finite:
         bad = _first_non_finite(state)
         if bad is not None:
@@ -253,6 +275,7 @@ def load_weights(
                 f"{p}: tensor '{bad}' contains NaN or Inf values; the file is corrupt or comes from a diverged "
                 f"run — use an earlier checkpoint"
             )
+    verify_digest(p, state, meta)
     own = pipeline.state_dict()
     for key in own:  # in the pipeline's order, so "the first" is the first in the model
         value = state.get(key)
