@@ -17,8 +17,9 @@ __all__ = ["ReversibleDecoder"]
 
 
 class ReversibleDecoder(Decoder):
-    """AdaRevD's reversible multi-sub-decoder with DRAMBlocks guided by the blur map (paper
-    Sec. 3.1, eq. 2; spec §3).
+    """DRAMNet's decoder: AdaRevD's reversible sub-decoders of blur-map-guided DRAMBlocks (eq. 2).
+
+    Paper Sec. 3.1, eq. 2; spec §3.
 
     Inputs: the encoder pyramid ``Features.maps = [e0, e1, e2, e3, e4]`` with channels
     ``[c3, c2, c1, c0, 2·c0]`` (default [64, 128, 256, 512, 1024]) at strides 1…16, and the

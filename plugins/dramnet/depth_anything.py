@@ -42,8 +42,12 @@ DEPTH_REPRESENTATION = "relative inverse depth (DA-V2 disparity, >= 0)"
 
 
 def pyramid_representation(channels: list[int]) -> str:
-    """Contract label of the adapter pyramid (``Features.maps``, finest first, strides 1…16)."""
-    return f"dramnet.pyramid{list(channels)}"
+    """Contract label of the adapter pyramid (``Features.maps``, finest first, strides 1…16):
+    the shared :func:`restorekit.layers.feature_pyramid_label`, so pyramids of other plugins'
+    encoders and decoders compare at build time (aibnet mixes)."""
+    from restorekit.layers import feature_pyramid_label
+
+    return feature_pyramid_label(list(channels), [1, 2, 4, 8, 16])
 
 
 def normalise(image: Tensor) -> Tensor:
@@ -138,6 +142,8 @@ def load_official_state_dict(model: DepthAnythingV2, state: Mapping[str, Tensor]
                 f"dramnet.depth_anything ({name}): '{key}' is {tuple(state[key].shape)} in the checkpoint but {shape} "
                 f"in the model{hint}"
             )
+    if any(p.is_meta for p in model.parameters()):
+        return  # a build on the meta device (memory estimate): keys and shapes checked, nothing to copy
     model.load_state_dict(dict(state), strict=True)
 
 
@@ -260,9 +266,10 @@ class DepthAnythingEncoder(Encoder):
         self.out_strides = [1, 2, 4, 8, 16]
         self.size_multiple = PATCH
         self.provides = frozenset({"features", "tokens", *({"depth"} if depth else set())})
+        state = read_official_file(weights, variant) if (weights is not None and depth_init) else None  # fail fast
         model = DepthAnythingV2(self.config)
-        if weights is not None and depth_init:
-            load_official_state_dict(model, weights, variant)
+        if state is not None:
+            load_official_state_dict(model, state, variant)
         self.pretrained = model.pretrained
         self.depth_head = model.depth_head
         self.adapter = FeatureAdapter(self.config.dim, self.out_channels)

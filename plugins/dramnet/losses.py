@@ -97,8 +97,10 @@ class _DepthLoss(Loss):
 
 
 class SILogLoss(_DepthLoss):
-    """Scale-invariant log loss (paper eq. 3, stage 1): ``L = (1/N)Σ dᵢ² − (λ/N²)(Σ dᵢ)²``,
-    ``dᵢ = log D_pred − log D_pseudo`` over the valid pixels ``D_pseudo > 1e-6``, no square root.
+    """Scale-invariant log loss of the encoder's depth against pseudo-depth (paper eq. 3, stage 1).
+
+    ``L = (1/N)Σ dᵢ² − (λ/N²)(Σ dᵢ)²``, ``dᵢ = log D_pred − log D_pseudo`` over the valid
+    pixels ``D_pseudo > 1e-6``, no square root.
 
     ``D_pred`` is the encoder's depth on the blurry input (``Features.extras["depth"]``,
     relative inverse depth); ``D_pseudo`` comes from a frozen Depth-Anything-V2 teacher applied
@@ -141,8 +143,9 @@ class SILogLoss(_DepthLoss):
 
 
 class DepthSSIMLoss(_DepthLoss):
-    """Depth-structure loss (paper eq. 6, stage 2): ``1 − SSIM(n(D_pred), n(D_pseudo))`` with
-    ``n`` the per-sample min–max normalisation to [0, 1].
+    """Depth-structure loss (paper eq. 6, stage 2): 1 − SSIM of the min–max normalised depths.
+
+    ``L = 1 − SSIM(n(D_pred), n(D_pseudo))`` with ``n`` the per-sample min–max normalisation to [0, 1].
 
     ``D_pred`` = H(E(I_blur)) from the same forward pass (``Features.extras["depth"]``);
     ``D_pseudo`` as in ``dramnet.silog``. SSIM: Gaussian window 11, σ = 1.5, C1 = 0.01²,
@@ -251,9 +254,11 @@ class BlurMapLoss(Loss):
 
 
 class ExitClassLoss(Loss):
-    """Cross-entropy of AdaRevD's degradation classifier (``extras["exit_logits"]`` of
-    ``dramnet.reversible`` with ``classifier: true``) against the class of each sample: the
-    number of PSNR thresholds [20, 25, 30, 35, 40] dB its blurry-vs-sharp PSNR exceeds.
+    """Cross-entropy of AdaRevD's degradation (early-exit) classifier against PSNR classes.
+
+    The logits are ``extras["exit_logits"]`` of ``dramnet.reversible`` with ``classifier: true``;
+    the class of each sample is the number of PSNR thresholds [20, 25, 30, 35, 40] dB its
+    blurry-vs-sharp PSNR exceeds (class 0: ≤ 20 dB, the hardest).
 
     Choices:
         - classes from the whole blurry/sharp training crop (AdaRevD: per patch)

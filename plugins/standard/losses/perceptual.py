@@ -131,6 +131,8 @@ class PerceptualLoss(ImageLoss):
         for k, v in own.items():
             if tuple(state[k].shape) != tuple(v.shape):
                 raise InputError(f"standard.perceptual: '{k}' is {tuple(state[k].shape)} in '{path}' but VGG-19 has {tuple(v.shape)}")
+        if any(p.is_meta for p in features.parameters()):
+            return  # a build on the meta device (memory estimate): keys and shapes checked, nothing to copy
         features.load_state_dict({k[len("features."):]: state[k] for k in own}, strict=True)
 
     def features(self, x: Tensor) -> list[Tensor]:
