@@ -164,6 +164,9 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
     resolved = resolve_config(args.file, args.override)
     if args.action == "validate":
+        if args.schema_only:
+            print(f"{args.file}: valid (schemas only: not built, so stage paths, component checks and memory were not checked)")
+            return 0
         note = check_buildable(resolved, build=args.build, data=args.data)
         print(f"{args.file}: valid{note}")
         return 0
@@ -239,6 +242,9 @@ def _builtin(cli: CommandRegistry) -> None:
         p.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE", help="dotted override, e.g. train.lr=1e-4 (repeatable)")
         p.add_argument("--build", action="store_true", help="(validate) also build the pipeline for real and count parameters")
         p.add_argument("--data", action="store_true", help="(validate) also build the datasets (their folders must exist)")
+        p.add_argument("--schema-only", action="store_true",
+                       help="(validate) check the sections' schemas only, without building the pipeline on the meta device "
+                            "(for a config whose pretrained weight files are on another machine)")
 
     cli.add("plugins", "list installed plugins with their versions and status", conf_plugins, _cmd_plugins)
     cli.add("components", "list components (or 'components show NAME')", conf_components, _cmd_components)

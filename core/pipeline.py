@@ -554,7 +554,7 @@ def check_memory(
         need_text = f"training needs about {need / GB:,.1f} GB ({parts})"
     else:
         need_text = f"its weights need about {need / GB:,.1f} GB"
-    largest = est.components[0][0] if est.components else "model"
+    largest = f"model.{est.components[0][0]}" if est.components else "model"
     raise PipelineError(
         f"the pipeline does not fit in memory: {what}; {need_text} but about {avail / GB:,.1f} GB is available "
         f"on {dev}; reduce model size options ({largest}: width, depth …)"

@@ -132,15 +132,18 @@ def write_checkpoint(
     meta = {"format": "pt", "iteration": str(iteration)}
     try:
         tmp.mkdir()
-        meta = {**meta, DIGEST_KEY: tensor_digest(weights)}
-        _write_synced(tmp / WEIGHTS, lambda p: save_file(dict(weights), str(p), metadata=meta))
+
+        def with_digest(tensors: Mapping[str, Tensor]) -> dict[str, str]:
+            return {**meta, DIGEST_KEY: tensor_digest(tensors)}
+
+        _write_synced(tmp / WEIGHTS, lambda p: save_file(dict(weights), str(p), metadata=with_digest(weights)))
         if ema_weights is not None:
-            _write_synced(tmp / EMA_WEIGHTS, lambda p: save_file(dict(ema_weights), str(p), metadata=meta))
+            _write_synced(tmp / EMA_WEIGHTS, lambda p: save_file(dict(ema_weights), str(p), metadata=with_digest(ema_weights)))
         _write_synced(tmp / STATE, lambda p: torch.save(dict(state), p))
         _write_synced(tmp / CONFIG, lambda p: p.write_text(dump_yaml(config), encoding="utf-8"))
         _write_synced(tmp / PLUGINS, lambda p: p.write_text(json.dumps(dict(plugins), indent=2, sort_keys=True), encoding="utf-8"))
         if best_weights is not None:
-            _write_synced(tmp / BEST_WEIGHTS, lambda p: save_file(dict(best_weights), str(p), metadata=meta))
+            _write_synced(tmp / BEST_WEIGHTS, lambda p: save_file(dict(best_weights), str(p), metadata=with_digest(best_weights)))
         files = {f.name: {"size": f.stat().st_size, "sha256": _sha256(f)} for f in sorted(tmp.iterdir())}
         manifest = {"iteration": int(iteration), "files": files}
         _write_synced(tmp / MANIFEST, lambda p: p.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8"))

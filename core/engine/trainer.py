@@ -103,6 +103,8 @@ class Trainer:
         self.config = resolve_config(config, overrides)
         self.settings = TrainSettings.from_config(self.config.get("train"))
         self.out_dir = Path(out_dir)
+        if overwrite and resume is not None:
+            raise ConfigError("--overwrite and --resume contradict each other: --resume continues the run in --out, --overwrite replaces it")
         if resume is None and not overwrite:
             _refuse_used_run_folder(self.out_dir)
         self.dist = distributed.setup(device)

@@ -343,7 +343,15 @@ def evaluate(
         values = compute_metrics(restored, sample["sharp"][None], proto, lpips=lpips)
         rows.append({"name": name, **{k: float(v[0]) for k, v in values.items()}})
         if target is not None:
-            write_image(target, restored[0])
+            try:
+                write_image(target, restored[0])
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    raise
+                raise OutputError(
+                    f"{os_error_text(exc, f'writing {target}')}; kept: {i} of {len(dataset)} restored images in {save}; "
+                    f"the partial file was removed"
+                ) from exc
     means = {k: sum(r[k] for r in rows) / len(rows) for k in proto.metrics} if rows else {}
     return rows, means
 

@@ -75,3 +75,18 @@ def test_loading_a_corrupt_state_is_an_input_error(tmp_path: Path) -> None:
     (bad / "state.pt").write_bytes(b"not a torch file")
     with pytest.raises(InputError, match="state.pt"):
         ckpt.load_checkpoint(bad)
+
+
+def test_every_weights_file_of_a_checkpoint_carries_its_own_checksum(tmp_path: Path) -> None:
+    from safetensors import safe_open
+
+    import restorekit
+
+    w = {"decoder.w": torch.ones(2, 3)}
+    ema = {"decoder.w": torch.full((2, 3), 0.5)}
+    best = {"decoder.w": torch.full((2, 3), 0.25)}
+    path = ckpt.write_checkpoint(tmp_path, 1, w, {"iteration": 1}, {"model": {}}, {}, ema_weights=ema, best_weights=best)
+    for name, tensors in (("model.safetensors", w), ("ema.safetensors", ema), ("best.safetensors", best)):
+        with safe_open(str(path / name), framework="pt") as f:
+            assert f.metadata()[ckpt.DIGEST_KEY] == ckpt.tensor_digest(tensors)
+        restorekit.weights.read_state_dict(path / name)  # verifies

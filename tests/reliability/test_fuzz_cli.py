@@ -143,6 +143,8 @@ CASES: list[tuple[str, list[str], int, list[str], str | None, dict[str, Any]]] =
     ("batch-with-bad-file", _deblur("mixed", "-o", "o11", "--kernel", "k3.npy"), 1, ["1 of 3"], "o11", {}),
     ("deblur-disk-full", _deblur("in", "-o", "o12", "--kernel", "k3.npy"), 1, ["no space left on device"], "o12",
      {"fail_writes": "restorekit.inference.imageio:_encode"}),
+    ("eval-disk-full", ["eval", "train.yaml", "--device", "cpu", "--save", "saved_full"], 1, ["no space left on device", "kept: 0 of"],
+     "saved_full", {"fail_writes": "restorekit.inference.imageio:_encode"}),
     ("eval-save-file", ["eval", "train.yaml", "--device", "cpu", "--save", "notes.txt"], 1, ["--save", "is a file"], None, {}),
     ("eval-list-dotdot", ["eval", "eval_rb.yaml", "--device", "cpu", "--save", "saved", "-o", "model.blur_estimator.path=k3.npy"],
      1, ["RealBlur_J_test_list.txt:2", "outside the dataset root"], "saved", {}),

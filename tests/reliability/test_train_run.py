@@ -132,3 +132,8 @@ def test_disk_full_through_the_cli_is_one_line(tmp_path: Path, monkeypatch: pyte
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
     assert len(error_lines(err)) == 1 and "no space left on device" in error_lines(err)[0]
+
+
+def test_overwrite_and_resume_contradict(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="contradict"):
+        _trainer(tmp_path / "run", resume="auto", overwrite=True)
