@@ -116,6 +116,7 @@ class NAFNetEncoder(Encoder):
         if in_channels < 1:
             raise ConfigError(f"aibnet.nafnet_encoder: in_channels must be ≥ 1, got {in_channels}")
         self.width, self.enc_blocks, self.middle_blocks, self.in_channels = int(width), blocks, int(middle_blocks), int(in_channels)
+        official = read_nafnet_checkpoint(weights) if weights is not None else None  # fail fast, before allocating
         self.intro = nn.Conv2d(in_channels, width, 3, padding=1)
         self.encoders = nn.ModuleList()
         self.downs = nn.ModuleList()
@@ -131,8 +132,8 @@ class NAFNetEncoder(Encoder):
         self.size_multiple = 1  # pads internally
         self.frozen = bool(freeze)
         self.weights_path = weights
-        if weights is not None:
-            load_nafnet_checkpoint(self, weights)
+        if official is not None:
+            load_nafnet_checkpoint(self, official)
         if self.frozen:
             self.requires_grad_(False)
             super().train(False)
@@ -282,6 +283,8 @@ def load_nafnet_checkpoint(encoder: NAFNetEncoder, source: str | Path | Mapping[
     else:
         state = read_nafnet_checkpoint(source)
     kept = nafnet_encoder_state_dict(state, encoder)
+    if any(p.is_meta for p in encoder.parameters()):
+        return encoder  # a build on the meta device (memory estimate): keys and shapes checked, nothing to copy
     with torch.no_grad():
         encoder.load_state_dict({k: v.to(encoder.state_dict()[k].dtype) for k, v in kept.items()}, strict=True)
     return encoder

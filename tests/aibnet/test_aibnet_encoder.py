@@ -223,3 +223,14 @@ def test_gradcheck_unfrozen() -> None:
             p.add_(0.1 * torch.randn_like(p))  # β, γ ≠ 0 so the blocks are not the identity
     x = torch.rand(1, 3, 16, 16, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: tuple(enc(t).maps), (x,), eps=1e-6, atol=1e-5, fast_mode=True)
+
+
+def test_meta_build_checks_the_checkpoint_without_copying(official_tiny) -> None:
+    path, sd = official_tiny
+    with torch.device("meta"):
+        enc = restorekit.create("aibnet.nafnet_encoder", **TINY, weights=str(path))
+    assert all(p.is_meta for p in enc.parameters())
+    with torch.device("meta"), pytest.raises(ConfigError, match="missing encoder keys"):
+        bad = {k: v for k, v in sd.items() if k != "intro.bias"}
+        torch.save({"params": bad}, path.with_name("bad.pth"))
+        restorekit.create("aibnet.nafnet_encoder", **TINY, weights=str(path.with_name("bad.pth")))
