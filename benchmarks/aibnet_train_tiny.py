@@ -129,6 +129,7 @@ def main() -> None:
     parser.add_argument("--from-run", type=Path, default=None,
                         help="do not train: write the bundle from a finished run of this script (its model.safetensors and results.json)")
     parser.add_argument("-o", "--override", action="append", default=[], help="dotted overrides (for experiments; the bundled weights use none)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
     args = parser.parse_args()
 
     if args.from_run is not None:
@@ -145,7 +146,7 @@ def main() -> None:
     from restorekit.engine.trainer import Trainer
 
     torch.manual_seed(0)
-    trainer = Trainer(PIPELINE, args.override, out_dir=args.out, device="cpu", progress=False)
+    trainer = Trainer(PIPELINE, args.override, out_dir=args.out, device="cpu", progress=False, overwrite=args.overwrite)
     pipe = trainer.pipeline
     val = [(f"val{i}", trainer.val_dataset[i]["sharp"], trainer.val_dataset[i]["blurry"]) for i in range(len(trainer.val_dataset))]
     full = full_pairs()
