@@ -103,7 +103,7 @@ def test_sfem_with_alpha_zero_is_softmax_channel_attention() -> None:
         for v in (sfem.alpha_q1, sfem.alpha_k1, sfem.alpha_q2, sfem.alpha_k2):
             v.zero_()
     sfem.alpha_init = 0.0  # exp(0) − exp(0) + 0 = 0
-    assert float(sfem.alpha()) == 0.0
+    assert float(sfem.alpha().detach()) == 0.0
     x = torch.randn(2, 16, 6, 5, dtype=F64, generator=torch.Generator().manual_seed(2))
     ref = _plain_channel_attention(
         x, sfem.qkv.weight, sfem.qkv.bias, sfem.qkv_dw.weight, sfem.qkv_dw.bias, sfem.proj.weight, sfem.proj.bias,
