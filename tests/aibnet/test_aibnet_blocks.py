@@ -222,7 +222,7 @@ def test_sfdh_equation_one() -> None:
     y = x + block.sca_branch(n) + block.sfem_weight * block.sfem(n)
     torch.testing.assert_close(block(x), y + block.feed_forward(block.norm2(y)), rtol=1e-12, atol=1e-12)
     assert block.sfem.alpha_init == pytest.approx(alpha_init(2))
-    assert float(SFDHBlock(8).sfem_weight) == 1.0
+    assert float(SFDHBlock(8).sfem_weight.detach()) == 1.0
 
 
 # -- gradcheck -----------------------------------------------------------------------------------
