@@ -176,3 +176,10 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+# Measured (shared 2-core CPU, load ≈ 8, OMP_NUM_THREADS=1, 2026-12-01): 748,299 parameters,
+# 1,250 iterations (50 + 1,200) in 47.1 min.
+#   6 held-out 224² images (data.val):        blurry 22.97 dB | at init 22.97 dB | restored 26.63 dB
+#   3 held-out 224² photos × 2 fixed kernels: blurry 23.39 dB | at init 23.39 dB | restored 26.04 dB
+# (zero-initialised heads: the output starts as the blurry input, so "at init" equals it). An
+# earlier 300-step single-stage trial of the same model reached 25.68 dB on data.val.

@@ -279,4 +279,4 @@ class ExitClassLoss(Loss):
         if logits.shape[-1] != len(self.thresholds) + 1:
             raise InputError(f"dramnet.exit_classes: {logits.shape[-1]} logits for {len(self.thresholds) + 1} classes")
         labels = psnr_classes(batch["blurry"], batch["sharp"], self.thresholds).to(logits.device)
-        return F.cross_entropy(logits.float(), labels)
+        return F.cross_entropy(logits.to(torch.promote_types(logits.dtype, torch.float32)), labels)

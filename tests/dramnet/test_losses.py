@@ -193,3 +193,13 @@ def test_exit_class_loss() -> None:
     torch.testing.assert_close(loss(_out(sharp, logits=logits), {"sharp": sharp, "blurry": blurry}), expect)
     with pytest.raises(InputError, match="classifier: true"):
         loss(_out(sharp), {"sharp": sharp, "blurry": blurry})
+
+
+def test_exit_class_loss_conformance() -> None:
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(3, 6, generator=gen)
+
+    def make(r: torch.Tensor) -> PipelineOutput:
+        return _out(r, logits=r.mean(dim=(2, 3)) @ w.to(r.dtype))
+
+    check_loss(restorekit.create("dramnet.exit_classes"), make_output=make, zero_at_target=False)
