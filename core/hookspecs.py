@@ -70,10 +70,11 @@ def register_weights(register: Register) -> None:
 
 
 @hookspec
-def register_demos(register: Register) -> None:
-    """Add rows to ``restorekit demo``: ``register(name, label=…, task=…, pipeline=…,
-    weights=…, paper=…, order=…)`` (see :class:`restorekit.demo.DemoEntry`); ``task`` is
-    ``nonblind`` (the PSF is given) or a blind task (``motion``, ``defocus``, ``motion+defocus``)."""
+def register_pipelines(register: Register) -> None:
+    """Register bundled pipelines: ``register(name, pipeline=PATH|config, weights=None,
+    task=…, label=…, paper=…, metrics={…}, demo=False, order=100, summary="")`` (see
+    :class:`restorekit.bundled.BundledPipeline`); usable as ``--pipeline <plugin>.<name>``,
+    listed by ``restorekit pipelines``, shown by ``restorekit demo`` when ``demo=True``."""
 
 
 @hookspec

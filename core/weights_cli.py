@@ -99,6 +99,42 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_pipelines(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", default=None, help="only this task (nonblind, motion, defocus, motion+defocus)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _run_pipelines(args: argparse.Namespace) -> int:
+    from .bundled import bundled_pipelines, default_pipeline
+    from .errors import RestorekitError
+
+    entries = [e for e in bundled_pipelines().values() if args.task is None or e.task == args.task]
+    defaults = {}
+    for family in ("blind", "nonblind"):
+        try:
+            defaults[family] = default_pipeline(family).name
+        except RestorekitError:
+            pass
+    if args.json:
+        print(json.dumps({"defaults": defaults, "pipelines": [e.as_dict() for e in entries]}, indent=2))
+        return 0
+    table = [("name", "task", "weights", "held-out PSNR", "summary")]
+    for e in entries:
+        score = e.score("blind") if e.blind else e.score("nonblind")
+        mark = " (default)" if e.name in defaults.values() else ""
+        table.append((e.name + mark, e.task or "-", "yes" if e.weights else "-", _fmt_psnr(score), e.summary or e.label))
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(table[0]))]
+    for j, row in enumerate(table):
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+        if j == 0:
+            print("  ".join("-" * w for w in widths))
+    print("\nheld-out PSNR: blind = mean of camera shake and defocus; non-blind = camera shake with its PSF "
+          "(benchmarks/bundled_models.py). Use one with `restorekit deblur IN -o OUT --pipeline NAME`.")
+    return 0
+
+
 def add_commands(cli: Any) -> None:
-    """Register ``weights`` (listed in ``restorekit.cli.BUILTIN_COMMAND_MODULES``)."""
+    """Register ``weights`` and ``pipelines`` (listed in ``restorekit.cli.BUILTIN_COMMAND_MODULES``)."""
     cli.add("weights", "list bundled weights, show a model card, or convert a .pth to safetensors", _configure, _run)
+    cli.add("pipelines", "list the bundled pipelines (YAML files and plugins' trained models) and the deblur defaults",
+            _configure_pipelines, _run_pipelines)

@@ -43,7 +43,10 @@ KERNEL_DEGRADATIONS: tuple[str, ...] = ("motion_bf", "motion_gp", "gaussian", "d
 """Uniform blurs: a kernel from ``restorekit.psf.<name>``; the sample then carries ``kernel``."""
 SPATIAL_DEGRADATIONS: tuple[str, ...] = ("defocus_depth",)
 IMAGE_DEGRADATIONS: tuple[str, ...] = ("noise", "jpeg", "saturation")
-DEGRADATION_TYPES: tuple[str, ...] = KERNEL_DEGRADATIONS + SPATIAL_DEGRADATIONS + IMAGE_DEGRADATIONS
+CHOICE_DEGRADATIONS: tuple[str, ...] = ("one_of",)
+"""``{type: one_of, choices: [CHAIN, CHAIN, …], weights: [w, …]}``: one of several sub-chains
+per image (e.g. camera shake *or* defocus); a sample then carries no ``kernel``/``depth``."""
+DEGRADATION_TYPES: tuple[str, ...] = KERNEL_DEGRADATIONS + SPATIAL_DEGRADATIONS + IMAGE_DEGRADATIONS + CHOICE_DEGRADATIONS
 BLUR_BOUNDARIES: tuple[str, ...] = ("reflect", "symmetric", "replicate", "circular", "zeros")
 
 
@@ -182,6 +185,8 @@ def check_degradation(spec: Any, path: str = "degradation") -> dict[str, Any]:
             f"{path}.type: unknown degradation '{kind}'{suggestion_text(str(kind), DEGRADATION_TYPES)} "
             f"(known: {', '.join(DEGRADATION_TYPES)})"
         )
+    if kind == "one_of":
+        return _check_one_of(spec, path)
     options = degradation_options(kind)
     for key, value in spec.items():
         if key == "type":
@@ -207,6 +212,36 @@ def check_degradation(spec: Any, path: str = "degradation") -> dict[str, Any]:
     p = spec.get("p", 1.0)
     if not 0.0 <= float(p) <= 1.0:
         raise ConfigError(f"{path}.p: a probability must be in [0, 1], got {p}")
+    return dict(spec)
+
+
+def _check_one_of(spec: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """``one_of``: ``choices`` (a list of sub-chains; a single degradation is a chain of one),
+    optional ``weights`` (one non-negative number per choice, not all 0) and ``p``."""
+    unknown = [k for k in spec if k not in ("type", "choices", "weights", "p")]
+    if unknown:
+        raise ConfigError(
+            f"{path}.{unknown[0]}: unknown option '{unknown[0]}' for degradation 'one_of'"
+            f"{suggestion_text(str(unknown[0]), ['choices', 'weights', 'p'])} (valid options: choices, weights, p)"
+        )
+    choices = spec.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise ConfigError(f"{path}.choices: one_of needs a non-empty list of degradation chains, e.g. [[{{type: motion_bf}}], [{{type: disk}}]]")
+    for i, chain in enumerate(choices):
+        chain = chain if isinstance(chain, list) else [chain]
+        for j, sub in enumerate(chain):
+            if isinstance(sub, Mapping) and sub.get("type") == "one_of":
+                raise ConfigError(f"{path}.choices[{i}][{j}]: one_of cannot be nested")
+            check_degradation(sub, f"{path}.choices[{i}][{j}]")
+    weights = spec.get("weights")
+    if weights is not None:
+        if not isinstance(weights, list) or len(weights) != len(choices) or any(
+            isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0 for w in weights
+        ) or sum(weights) <= 0:
+            raise ConfigError(f"{path}.weights: give one non-negative number per choice ({len(choices)}), not all zero; got {weights!r}")
+    p = spec.get("p", 1.0)
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= float(p) <= 1.0:
+        raise ConfigError(f"{path}.p: a probability must be in [0, 1], got {p!r}")
     return dict(spec)
 
 

@@ -10,7 +10,10 @@ A degradation chain (the ``degradations:`` list of a dataset, validated by
   ``reflect``, so a crop's border carries no wrap-around artefact);
 * ``defocus_depth``: spatially varying thin-lens defocus (:class:`restorekit.psf.DepthDefocus`,
   modes ``layered`` / ``per_pixel`` / ``rkr``) from a given or a random smooth depth map;
-* ``saturation``, ``noise``, ``jpeg``: see :mod:`restorekit.data.settings`.
+* ``saturation``, ``noise``, ``jpeg``: see :mod:`restorekit.data.settings`;
+* ``one_of``: one of several sub-chains per image, drawn with ``weights`` (e.g. camera shake
+  *or* defocus for a blind model that should handle both). Samples of such a chain carry no
+  ``kernel``/``depth`` (they would differ between the samples of a batch).
 
 The result is clipped to [0, 1] at the end. Options given as ``[lo, hi]`` are sampled
 uniformly per image (integers inclusive). All randomness comes from the ``torch.Generator``
@@ -154,8 +157,9 @@ def degrade(
 
     y = sharp.clone()
     kernel: Tensor | None = None
-    has_uniform = any(str(d.get("type")) in KERNEL_DEGRADATIONS for d in degradations)
-    has_spatial = any(str(d.get("type")) in SPATIAL_DEGRADATIONS for d in degradations)
+    mixed = any(str(d.get("type")) == "one_of" for d in degradations)
+    has_uniform = not mixed and any(str(d.get("type")) in KERNEL_DEGRADATIONS for d in degradations)
+    has_spatial = not mixed and any(str(d.get("type")) in SPATIAL_DEGRADATIONS for d in degradations)
     out: dict[str, Tensor] = {}
     for i, spec in enumerate(degradations):
         check_degradation(spec, f"degradations[{i}]")
@@ -163,7 +167,12 @@ def degrade(
         apply = _uniform(gen) < float(spec.get("p", 1.0))
         if not apply:
             continue
-        if kind in KERNEL_DEGRADATIONS:
+        if kind == "one_of":
+            choices = [c if isinstance(c, list) else [c] for c in spec["choices"]]
+            w = torch.tensor([float(x) for x in (spec.get("weights") or [1.0] * len(choices))], dtype=torch.float64)
+            pick = int(torch.multinomial(w / w.sum(), 1, generator=gen))
+            y = degrade(y, choices[pick], gen, depth)["blurry"].to(y.dtype)
+        elif kind in KERNEL_DEGRADATIONS:
             k = random_kernel(spec, gen)
             y = conv2d(y[None], k.to(y.dtype), boundary=str(spec.get("boundary", "reflect")))[0]
             kernel = k if kernel is None else compose(kernel, k)

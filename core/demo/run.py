@@ -1,7 +1,7 @@
 """``restorekit demo``: every installed paper on the bundled photographs, offline, in about a minute.
 
-1. Collects the demo rows that plugins register (``register_demos``): non-blind solvers (the
-   PSF is known) and blind models (bundled weights).
+1. Collects the demo rows that plugins register (``register_pipelines`` with ``demo=True``):
+   non-blind solvers (the PSF is known) and blind models (bundled weights).
 2. Degrades the bundled photographs (:mod:`restorekit.data.samples`, set ``demo``) three ways
    (:mod:`.scenes`): camera shake with a known PSF, blind camera shake, blind spatially varying
    defocus; every true PSF is written as ``.npy`` with a ``*_psf_preview.png`` to look at.
@@ -58,14 +58,8 @@ class _Runner:
     """A built pipeline of one demo row, callable on a scene."""
 
     def __init__(self, entry: DemoEntry) -> None:
-        from ..pipeline import load_pipeline
-        from ..weights import load_weights
-
         self.entry = entry
-        self.pipeline = load_pipeline(entry.pipeline, overrides=entry.overrides or None)
-        if entry.weights is not None:
-            load_weights(self.pipeline, entry.weights)
-        self.pipeline.eval()
+        self.pipeline = entry.build()
 
     @torch.no_grad()
     def __call__(self, scene: Scene) -> tuple[Tensor, Any]:
@@ -164,7 +158,7 @@ def run_demo(
     t_wall, t_cpu = time.perf_counter(), time.process_time()
     entries = collect_entries() if entries is None else entries
     if not entries:
-        raise ConfigError("no installed plugin registers demo rows (register_demos); nothing to run")
+        raise ConfigError("no installed plugin registers demo rows (register_pipelines with demo=True); nothing to run")
     if images < 1:
         raise InputError(f"--images must be >= 1, got {images}")
     paths = sample_images("demo")[:images]

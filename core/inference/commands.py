@@ -1,6 +1,6 @@
 """The ``restorekit deblur`` and ``restorekit eval`` commands.
 
-``restorekit deblur INPUT… -o OUT --pipeline FILE [--weights W] [--kernel PSF] [--tile N --overlap M]``
+``restorekit deblur INPUT… -o OUT [--pipeline FILE|NAME] [--weights W] [--kernel PSF] [--tile N --overlap M]``
 restores images (files or folders) of any size. ``restorekit eval FILE --weights W [--protocol P]``
 runs a metric protocol over the config's ``data.test`` (or ``data.val``) dataset and prints a table.
 
@@ -42,49 +42,26 @@ def _device(name: str) -> torch.device:
     return dev
 
 
-def _build_pipeline(config: str | None, overrides: Sequence[str], weights: str | None, device: torch.device) -> Any:
-    """The pipeline of ``--pipeline`` (a YAML path, or the name of bundled weights, whose model
-    card holds the pipeline) with ``--weights`` (or the bundled file) loaded by
-    :func:`restorekit.load_weights`."""
-    from ..pipeline import load_pipeline
-    from ..weights import bundled_weights, load_weights, read_card, resolve_weights_path
+AUTO_TILE_PIXELS = 2_000_000
+"""Images with more pixels than this are tiled automatically when ``--tile`` is not given."""
+AUTO_TILE = 512
 
-    bundled = bundled_weights()
-    if config is not None and config in bundled and not Path(config).exists():
-        entry = bundled[config]
-        if entry.card is None:
-            raise ConfigError(f"bundled weights '{config}' carry no model card, so their pipeline is unknown; pass --pipeline FILE")
-        pipeline = load_pipeline(entry.card.pipeline, overrides=list(overrides) or None)
-        load_weights(pipeline, weights or entry.path)
-        print(f"pipeline: {config} (bundled), weights: {weights or entry.path}", file=sys.stderr)
-        return pipeline.to(device).eval()
-    if config is None:
-        card = read_card(resolve_weights_path(weights)) if weights else None
-        if card is None:
-            raise ConfigError(
-                "no pipeline given: pass --pipeline FILE (a pipeline YAML, e.g. pipelines/tiny.yaml) or the name of "
-                "bundled weights (`restorekit weights` lists them)"
-            )
-        pipeline = load_pipeline(card.pipeline, overrides=list(overrides) or None)
-        load_weights(pipeline, weights)
-        return pipeline.to(device).eval()
-    from ..config import resolve_config
-    from ..pipeline import build_pipeline, check_memory
 
-    resolved = resolve_config(config, overrides=list(overrides) or None)
-    check_memory(resolved, training=False, device=device)
-    pipeline = build_pipeline(resolved)
-    if weights:
-        load_weights(pipeline, weights)
-    else:
-        n = sum(p.numel() for p in pipeline.parameters())
-        if n:
-            print(
-                f"warning: the pipeline has {n:,} parameters but no --weights were given; it runs with its "
-                f"initial (untrained) weights",
-                file=sys.stderr,
-            )
-    return pipeline.to(device).eval()
+def _auto_tile(image: torch.Tensor, pipeline: Any, requested: int | None) -> int | None:
+    """``--tile``, or :data:`AUTO_TILE` (rounded up to the size multiple) for large images."""
+    if requested is not None:
+        return requested
+    if image.shape[-1] * image.shape[-2] <= AUTO_TILE_PIXELS:
+        return None
+    m = int(getattr(pipeline, "size_multiple", 1) or 1)
+    return -(-AUTO_TILE // m) * m
+
+
+def _build_pipeline(config: str | None, overrides: Sequence[str], weights: str | None, device: torch.device, kernel_given: bool = False) -> Any:
+    """See :func:`restorekit.inference.resolve.build_for_command`."""
+    from .resolve import build_for_command
+
+    return build_for_command(config, overrides, weights, device, kernel_given=kernel_given)
 
 
 def _inputs(paths: Sequence[str]) -> list[tuple[Path, Path]]:
@@ -114,11 +91,18 @@ def _inputs(paths: Sequence[str]) -> list[tuple[Path, Path]]:
 def configure_deblur(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (searched recursively)")
     p.add_argument("-o", "--out", required=True, help="output folder (or an image file name for a single input)")
-    p.add_argument("--pipeline", default=None, help="pipeline YAML")
+    p.add_argument(
+        "--pipeline", default=None,
+        help="a pipeline YAML or a bundled name (`restorekit pipelines`); default: the bundled blind pipeline with the "
+        "best measured held-out PSNR, or the best non-blind one when --kernel is given",
+    )
     p.add_argument("--weights", default=None, help="weights (.safetensors, or a checkpoint folder)")
     p.add_argument("--kernel", default=None, help="PSF file (.npy/.npz/.mat/.png) for non-blind pipelines")
     p.add_argument("--normalize-kernel", action="store_true", help="rescale an array kernel that does not sum to 1")
-    p.add_argument("--tile", type=int, default=None, help="process in tiles of N×N pixels (large images)")
+    p.add_argument(
+        "--tile", type=int, default=None,
+        help=f"process in tiles of N×N pixels (default: whole images up to {AUTO_TILE_PIXELS // 10**6} MP, larger ones in tiles of {AUTO_TILE})",
+    )
     p.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (default 32)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--bits", choices=["same", "8", "16"], default="same", help="output bit depth (default: as the input)")
@@ -201,7 +185,7 @@ def run_deblur(args: argparse.Namespace) -> int:
     jobs, single_file = _plan_outputs(items, args.inputs, out)
     folder = out.parent if single_file else out
     check_output_dir(folder)  # before any work: a file in the way is a mistake to report at once
-    pipeline = _build_pipeline(args.pipeline, args.override, args.weights, device)
+    pipeline = _build_pipeline(args.pipeline, args.override, args.weights, device, kernel_given=bool(args.kernel))
     kernel = load_psf(args.kernel, normalize=args.normalize_kernel) if args.kernel else None
     prepare_output_dir(folder)
     for job in jobs:
@@ -214,8 +198,11 @@ def run_deblur(args: argparse.Namespace) -> int:
             image, bits = read_image_with_depth(job.src, nonfinite="repair" if args.repair_nonfinite else "error")
             model_input = convert_channels(image, args.channels) if args.channels else image
             t0 = time.perf_counter()
+            tile = _auto_tile(model_input, pipeline, args.tile)
+            if tile is not None and args.tile is None:
+                print(f"note: {job.src} is {model_input.shape[-1]}×{model_input.shape[-2]}; restoring it in tiles of {tile} (set --tile to change)", file=sys.stderr)
             restored = deblur_image(
-                pipeline, model_input[None], kernel=kernel, tile=args.tile, overlap=args.overlap, device=device,
+                pipeline, model_input[None], kernel=kernel, tile=tile, overlap=args.overlap, device=device,
                 pad=args.pad, progress=False if args.no_progress else job.src.name,
             )
             dt = time.perf_counter() - t0
@@ -402,5 +389,5 @@ def _print_table(rows: list[list[str]]) -> None:
 
 def add_commands(cli: Any) -> None:
     """Register ``deblur`` and ``eval`` (listed in ``restorekit.cli.BUILTIN_COMMAND_MODULES``)."""
-    cli.add("deblur", "restore images (any size; tiled with --tile) with a pipeline", configure_deblur, run_deblur)
+    cli.add("deblur", "restore images of any size: blind by default, non-blind with --kernel PSF, or any --pipeline", configure_deblur, run_deblur)
     cli.add("eval", "evaluate a pipeline on its test/val dataset under a metric protocol", configure_eval, run_eval)

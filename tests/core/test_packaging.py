@@ -1,5 +1,6 @@
-"""pyproject: every Python package in core/, plugins/, kernels/ is listed (so a non-editable
-install ships it), package-dir maps the layout of DESIGN.md, and package data exists."""
+"""pyproject: every Python package in core/, plugins/, kernels/ (and the shipped pipelines/) is
+listed (so a non-editable install ships it), package-dir maps the layout of DESIGN.md, and
+package data exists."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ def _pyproject() -> dict:
 
 def test_package_dir_layout():
     st = _pyproject()["tool"]["setuptools"]
-    assert st["package-dir"] == {"restorekit": "core", "restorekit.plugins": "plugins", "restorekit.kernels": "kernels"}
+    assert st["package-dir"] == {
+        "restorekit": "core", "restorekit.plugins": "plugins", "restorekit.kernels": "kernels", "restorekit.pipelines": "pipelines",
+    }
 
 
 def test_every_package_is_listed():
     listed = set(_pyproject()["tool"]["setuptools"]["packages"])
     found = set()
-    for folder, prefix in (("core", "restorekit"), ("plugins", "restorekit.plugins"), ("kernels", "restorekit.kernels")):
+    for folder, prefix in (("core", "restorekit"), ("plugins", "restorekit.plugins"), ("kernels", "restorekit.kernels"), ("pipelines", "restorekit.pipelines")):
         for init in (ROOT / folder).rglob("__init__.py"):
             rel = init.parent.relative_to(ROOT / folder)
             found.add(".".join([prefix, *rel.parts]) if rel.parts else prefix)

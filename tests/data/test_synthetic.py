@@ -122,3 +122,25 @@ def test_defocus_depth_constant_depth_is_a_uniform_disk_blur() -> None:
     assert np.abs(ref - out["blurry"][0].numpy())[3:-3, 3:-3].max() < 1e-9
     rnd = degrade(img.float(), [{"type": "defocus_depth", "r_max": 4.0}], sample_generator(1, 0, 0))
     assert rnd["depth"].min() >= 0.5 and rnd["depth"].max() <= 10.0 and float(rnd["defocus_radius"].std()) > 0
+
+
+def test_one_of_picks_one_chain_per_image_with_its_weights() -> None:
+    from restorekit.data.synthetic import degrade
+
+    x = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0))
+    a = [{"type": "gaussian", "sigma1": 2.0, "sigma2": 2.0, "angle": 0.0}]
+    b = [{"type": "noise", "sigma": 0.2}]
+    spec = [{"type": "one_of", "choices": [a, b], "weights": [3.0, 1.0]}]
+    picks = []
+    for seed in range(200):
+        out = degrade(x, spec, torch.Generator().manual_seed(seed))
+        assert set(out) == {"blurry"}  # a mixed chain carries no kernel
+        only_a = degrade(x, a, torch.Generator().manual_seed(123))["blurry"]
+        is_a = torch.allclose(out["blurry"], only_a, atol=1e-6)
+        picks.append(is_a)
+    frac = sum(picks) / len(picks)
+    assert 0.65 < frac < 0.85  # weight 3:1 → 0.75
+    with pytest.raises(ConfigError, match="weights: give one non-negative number per choice"):
+        degrade(x, [{"type": "one_of", "choices": [a, b], "weights": [1.0]}], torch.Generator())
+    with pytest.raises(ConfigError, match="choices\\[1\\]\\[0\\].type: unknown degradation 'nois'"):
+        degrade(x, [{"type": "one_of", "choices": [a, [{"type": "nois"}]]}], torch.Generator())

@@ -50,8 +50,8 @@ def test_blind_scenes_are_seeded_and_blur() -> None:
 
 def test_run_demo_writes_outputs_and_leaves_out_images_below_the_input(tmp_path: Path) -> None:
     entries = [
-        DemoEntry("t.hqs", "HQS", "SVMAP", "nonblind", restorekit.resolve_config(Path(__file__).parents[2] / "pipelines" / "hqs.yaml")),
-        DemoEntry("t.identity", "identity", "test", "motion", IDENTITY),
+        DemoEntry("t.hqs", restorekit.resolve_config(Path(__file__).parents[2] / "pipelines" / "hqs.yaml"), task="nonblind", label="HQS", paper="SVMAP"),
+        DemoEntry("t.identity", IDENTITY, task="motion", label="identity", paper="test"),
     ]
     rows = run_demo(tmp_path, images=1, entries=entries, echo=lambda s: None, progress=False)
     assert (tmp_path / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -78,17 +78,18 @@ def test_plugins_register_demo_rows_and_a_broken_hook_is_skipped(tmp_path: Path)
     good = types.ModuleType("demo_good")
 
     @hookimpl
-    def register_demos(register):
-        register("identity", label="identity", paper="test", task="motion", pipeline=IDENTITY)
+    def register_pipelines(register):
+        register("identity", pipeline=IDENTITY, label="identity", paper="test", task="motion", demo=True)
+        register("hidden", pipeline=IDENTITY, task="motion")  # not a demo row
 
-    good.register_demos = register_demos
+    good.register_pipelines = register_pipelines
     bad = types.ModuleType("demo_bad")
 
     @hookimpl
-    def register_demos_bad(register):
-        register("nothing", task="nonblind")  # neither pipeline nor weights
+    def register_pipelines_bad(register):
+        register("nothing", task="nonblind", demo=True)  # neither pipeline nor weights
 
-    bad.register_demos = register_demos_bad
+    bad.register_pipelines = register_pipelines_bad
     host.pm.register(good, name="demo_good")
     host.pm.register(bad, name="demo_bad")
     messages: list[str] = []
@@ -97,5 +98,6 @@ def test_plugins_register_demo_rows_and_a_broken_hook_is_skipped(tmp_path: Path)
     finally:
         host.pm.unregister(good)
         host.pm.unregister(bad)
-    assert "demo_good.identity" in names and not any(n.startswith("demo_bad") for n in names)
+    assert "demo_good.identity" in names and "demo_good.hidden" not in names
+    assert not any(n.startswith("demo_bad") for n in names)
     assert any("demo_bad" in m and "neither a pipeline nor weights" in m for m in messages)
