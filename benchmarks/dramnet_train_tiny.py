@@ -3,7 +3,7 @@ blurry input; optionally write the bundled ``dramnet.tiny`` weights with their m
 
 * training: the YAML's ``data:`` and ``train:`` sections unchanged — synthetic Boracchi–Foi
   camera shake (``motion_bf``, canvas 15, path 5–12 px, full exposure) + 0.5 % noise on random
-  112² crops (flips, rot90) of the 8 bundled scikit-image crops in ``plugins/dramnet/samples``;
+  112² crops (flips, rot90) of the 12 bundled scikit-image crops (``bundled:train``);
   stage 1 "depth" (50 steps, SI-log against the seeded tiny teacher), stage 2 "end_to_end"
   (1,200 steps, L1 + 0.5 gradient + 0.2 blur map + 0.3 depth SSIM, depth head frozen), AdamW,
   batch 4, reversible decoder;
@@ -101,8 +101,8 @@ def write_bundle(pipe: torch.nn.Module, results: dict) -> None:
         task="motion",
         size_multiple=int(pipe.size_multiple),
         data=("synthetic Boracchi–Foi camera shake (motion_bf, canvas 15, path 5–12 px, full exposure, reflect boundary) "
-              "+ Gaussian noise σ 0.005 on random 112² crops (flips, rot90) of 8 bundled scikit-image crops "
-              "(plugins/dramnet/samples: rocket, hubble ×2, immunohistochemistry, camera, brick, gravel, coins)"),
+              "+ Gaussian noise σ 0.005 on random 112² crops (flips, rot90) of the 12 bundled scikit-image crops "
+              "(bundled:train: rocket ×2, hubble ×2, immunohistochemistry, retina, brick, grass, gravel, camera, coins, cell)"),
         steps=steps,
         val_psnr=round(after["val"]["restored"], 2),
         val_input_psnr=round(after["val"]["blurry"], 2),
@@ -114,7 +114,7 @@ def write_bundle(pipe: torch.nn.Module, results: dict) -> None:
                f"Depth-Anything, so depth initialisation is off) with its DPT head, Laplacian BME on the ViT tokens "
                f"(width 16), 2 reversible sub-decoders of DRAMBlocks with levels [32, 16, 8, 4]; {n_params:,} parameters; "
                f"two stages (50 SI-log steps against a seeded random tiny teacher, then {steps - 50} end-to-end steps), "
-               f"{results['minutes']:.1f} min on a shared 2-core CPU (load ≈ 8). Full 224² held-out photos × 2 fixed kernels "
+               f"{results['minutes']:.1f} min on a shared 2-core CPU. Full 224² held-out photos × 2 fixed kernels "
                f"(path 10 px): blurry {after['full']['blurry']:.2f} dB, restored {after['full']['restored']:.2f} dB. "
                f"A demonstration of the components and the schedule, not the paper's model."),
         metrics={
@@ -177,9 +177,10 @@ def main() -> None:
 if __name__ == "__main__":
     main()
 
-# Measured (shared 2-core CPU, load ≈ 8, OMP_NUM_THREADS=1, 2026-12-01): 748,299 parameters,
-# 1,250 iterations (50 + 1,200) in 47.1 min.
-#   6 held-out 224² images (data.val):        blurry 22.97 dB | at init 22.97 dB | restored 26.63 dB
-#   3 held-out 224² photos × 2 fixed kernels: blurry 23.39 dB | at init 23.39 dB | restored 26.04 dB
-# (zero-initialised heads: the output starts as the blurry input, so "at init" equals it). An
-# earlier 300-step single-stage trial of the same model reached 25.68 dB on data.val.
+# Measured (shared 2-core CPU, load ≈ 6–7, OMP_NUM_THREADS=1, 2026-12-01): 748,299 parameters,
+# 1,250 iterations (50 + 1,200) in 17.9 min.
+#   6 held-out 224² images (data.val):        blurry 22.97 dB | at init 22.97 dB | restored 26.92 dB
+#   3 held-out 224² photos × 2 fixed kernels: blurry 23.39 dB | at init 23.39 dB | restored 26.36 dB
+# (zero-initialised heads: the output starts as the blurry input, so "at init" equals it). The
+# same model trained on an earlier 8-image set reached 26.63 / 26.04 dB; a 300-step
+# single-stage trial 25.68 dB on data.val.

@@ -16,10 +16,9 @@ from restorekit.engine.trainer import Trainer
 from ..conftest import ROOT
 
 PIPELINES = ROOT / "pipelines"
-SAMPLES = ROOT / "plugins" / "dramnet" / "samples"
 DATA = {
     "data": {
-        "train": {"type": "synthetic", "root": str(SAMPLES), "crop": 112, "length": 8, "flips": True,
+        "train": {"type": "synthetic", "root": "bundled:train", "crop": 112, "length": 8, "flips": True,
                   "degradations": [{"type": "motion_bf", "canvas": 9, "max_len": [3.0, 6.0], "fraction": 1.0}]},
     }
 }
@@ -107,7 +106,7 @@ def test_table4_variants_build_and_train(tmp_path: Path, tiny_official: Path, de
 
 
 def test_tiny_pipeline_data_and_train_sections_run_as_shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)  # the shipped data roots are relative to the repository root
+    monkeypatch.chdir(tmp_path)  # the shipped data roots (bundled:train, bundled:demo) work from any directory
     trainer = Trainer(PIPELINES / "dramnet_tiny.yaml", {"train.stages.0.iterations": 1, "train.stages.1.iterations": 2},
                       out_dir=tmp_path / "run", device="cpu", progress=False)
     assert len(trainer.val_dataset) == 6
