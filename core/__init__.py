@@ -20,9 +20,11 @@ from .config import resolve_config, validate_config
 from .errors import (
     ConfigError,
     InputError,
+    OutputError,
     PipelineError,
     PluginError,
     RestorekitError,
+    RestorekitWarning,
     UnknownComponentError,
 )
 from .hookspecs import hookimpl
@@ -66,12 +68,14 @@ __all__ = [
     "Loss",
     "ModelCard",
     "Operator",
+    "OutputError",
     "Pipeline",
     "PieceSpec",
     "PipelineError",
     "PipelineOutput",
     "PluginError",
     "RestorekitError",
+    "RestorekitWarning",
     "UnknownComponentError",
     "__version__",
     "build_pipeline",

@@ -27,6 +27,12 @@ def _check(x: Tensor, who: str) -> None:
         raise ValueError(f"{who} needs an even height and width, got {tuple(x.shape[-2:])}; pad the map first")
 
 
+def _wide(x: Tensor) -> Tensor:
+    """ptwt has no half-precision kernels: float16/bfloat16 inputs are transformed in float32
+    (and cast back), as :class:`restorekit.layers.FourierUnit` does under autocast."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def haar_dwt2(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``(LL, LH, HL, HH)``, each ``(B, C, H/2, W/2)``, of ``x`` ``(B, C, H, W)`` (H, W even).
 
@@ -35,19 +41,19 @@ def haar_dwt2(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     the tests).
     """
     _check(x, "haar_dwt2")
-    b = x.shape[0]
-    flat = rearrange(x, "b c h w -> (b c) h w")
+    b, dtype = x.shape[0], x.dtype
+    flat = rearrange(_wide(x), "b c h w -> (b c) h w")
     ll, (dh, dv, dd) = ptwt.wavedec2(flat, "haar", level=1, mode="zero")
     bands = [ll, dh, dv, dd]  # ptwt: dh = (a+b−c−d)/2, dv = (a−b+c−d)/2, dd = (a−b−c+d)/2
-    return tuple(rearrange(t, "(b c) h w -> b c h w", b=b) for t in bands)  # type: ignore[return-value]
+    return tuple(rearrange(t, "(b c) h w -> b c h w", b=b).to(dtype) for t in bands)  # type: ignore[return-value]
 
 
 def haar_idwt2(ll: Tensor, lh: Tensor, hl: Tensor, hh: Tensor) -> Tensor:
     """Inverse of :func:`haar_dwt2`: four ``(B, C, h, w)`` bands → ``(B, C, 2h, 2w)``."""
-    b = ll.shape[0]
-    flat = [rearrange(t, "b c h w -> (b c) h w") for t in (ll, lh, hl, hh)]
+    b, dtype = ll.shape[0], ll.dtype
+    flat = [rearrange(_wide(t), "b c h w -> (b c) h w") for t in (ll, lh, hl, hh)]
     out = ptwt.waverec2([flat[0], (flat[1], flat[2], flat[3])], "haar")
-    return rearrange(out, "(b c) h w -> b c h w", b=b)
+    return rearrange(out, "(b c) h w -> b c h w", b=b).to(dtype)
 
 
 class HaarDWT(nn.Module):

@@ -242,11 +242,11 @@ def check_blur_estimator(
     b = image.shape[0]
     if out.map is not None:
         assert out.map.dim() == 4 and out.map.shape[0] == b and out.map.shape[1] == 1, f"map must be (B,1,h,w), got {tuple(out.map.shape)}"
-        assert float(out.map.min()) >= -1e-6 and float(out.map.max()) <= 1 + 1e-6, "map must lie in [0, 1]"
+        assert float(out.map.detach().min()) >= -1e-6 and float(out.map.detach().max()) <= 1 + 1e-6, "map must lie in [0, 1]"
     if out.kernel is not None:
         k = out.kernel
         assert k.dim() == 4 and k.shape[0] in (1, b), f"kernel must be (B,1|C,h,w), got {tuple(k.shape)}"
-        assert float(k.min()) >= 0, "kernel has negative entries"
+        assert float(k.detach().min()) >= 0, "kernel has negative entries"
         assert torch.allclose(k.sum(dim=(-2, -1)), torch.ones((), dtype=k.dtype), atol=1e-5), "kernel does not sum to 1"
     if out.coefficients is not None:
         for i, c in enumerate(out.coefficients):

@@ -208,3 +208,17 @@ def test_check_image_messages() -> None:
         check_image(torch.rand(1, 3, 6, 8), 3, 4, "x")
     with pytest.raises(InputError, match="floating point"):
         check_image(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), 3, 1, "x")
+
+
+def test_haar_in_half_precision_round_trips_in_float32() -> None:
+    x = torch.randn(1, 2, 8, 8).bfloat16()
+    bands = haar_dwt2(x)
+    assert all(b.dtype == torch.bfloat16 for b in bands)
+    ref = haar_dwt2(x.float())
+    assert torch.allclose(bands[1].float(), ref[1], atol=1e-2)
+    assert haar_idwt2(*bands).dtype == torch.bfloat16
+
+
+def test_check_image_without_a_channel_option() -> None:
+    with pytest.raises(InputError, match="convert the image to 3 channel"):
+        check_image(torch.rand(1, 1, 8, 8), 3, 1, "x", channel_option=None)
