@@ -9,11 +9,19 @@ Spec: operators_and_kernels.md §1–§2.
   ``reflect`` (PyTorch, edge not repeated), ``symmetric`` (edge repeated), ``replicate``.
 * Spatial path: explicit padding, then one grouped ``F.conv2d`` with batch and channels
   folded into the groups. Adjoint: ``F.conv_transpose2d`` ("full" transpose), then the
-  padding adjoint.
+  padding adjoint. Tiny kernels (at most :data:`SHIFT_MAX_TAPS` taps, e.g. finite
+  differences) are applied as a sum of shifted, scaled views instead, which on the CPU is
+  an order of magnitude faster than a grouped convolution with a 2-tap filter.
 * FFT path: ``A x = irfft2(K̂ · rfft2(x))`` with ``K̂ = rfft2(psf2otf(k, (H, W)))``;
   ``Aᵀ y = irfft2(conj(K̂) · rfft2(y))``. Circular natively; other modes pad by
   ``(h − 1, w − 1)``, zero-extend to a fast FFT length, convolve circularly and crop
-  (adjoint: zero-embed, conjugate, crop, padding adjoint).
+  (adjoint: zero-embed, conjugate, crop, padding adjoint). Batch and channels are
+  transformed in one batched FFT.
+* OTF cache: iterative solvers apply the same kernel hundreds of times, so the FFT path
+  keeps the transfer functions of the last few kernels (:data:`OTF_CACHE_SIZE`), keyed by
+  the kernel tensor's identity and version counter (an in-place change of the kernel
+  invalidates its entry; a freed kernel drops it). Kernels that require gradients while
+  autograd is on are never cached, so gradients with respect to the kernel are exact.
 
 Shapes: ``x`` ``(B, C, H, W)``; ``kernel`` ``(h, w)``, ``(B|1, h, w)`` or
 ``(B|1, C|1, h, w)``. Float32 and float64 (half precision is computed in float32).
@@ -21,6 +29,8 @@ Shapes: ``x`` ``(B, C, H, W)``; ``kernel`` ``(h, w)``, ``(B|1, h, w)`` or
 
 from __future__ import annotations
 
+import weakref
+from collections import OrderedDict
 from typing import Literal
 
 import scipy.fft
@@ -38,18 +48,34 @@ BOUNDARIES: tuple[str, ...] = ("circular", "valid", "zeros", "reflect", "symmetr
 METHODS: tuple[str, ...] = ("spatial", "fft", "auto")
 
 FFT_AUTO_MIN_TAPS = 225
-"""``method="auto"`` uses the FFT path when ``h * w`` is at least this (15 × 15). Our
-choice, a heuristic: the direct path costs ``h·w`` MAC per pixel while the FFT's cost does
-not grow with the kernel, and the direct path is exact in any dtype and autocast-friendly.
-Measure the crossover on your device with ``benchmarks/convolution.py``."""
+"""``method="auto"`` uses the FFT path on CUDA when ``h * w`` is at least this (15 × 15).
+Our choice, a heuristic: the direct path costs ``h·w`` MAC per pixel while the FFT's cost
+does not grow with the kernel, and the direct path is exact in any dtype and
+autocast-friendly. Measure the crossover on your device with ``benchmarks/convolution.py``."""
+
+FFT_AUTO_MIN_TAPS_CPU = 25
+"""The same threshold for CPU tensors (5 × 5). Measured with ``benchmarks/convolution.py``
+on 3 × 280² float32 images, one thread: the FFT path is faster from 5 × 5 on (11.6 vs
+15.7 ms), 2.5× at 13 × 13 (the smallest Levin kernel) and 6× at 27 × 27; at 3 × 3 they tie."""
+
+SHIFT_MAX_TAPS = 9
+"""Spatial kernels with at most this many taps (3 × 3) are applied as shifted multiply-adds
+(our choice; measured with ``benchmarks/convolution.py --kernels 2,3,5``)."""
+
+OTF_CACHE_SIZE = 8
+"""Number of transfer functions the FFT path keeps (see the module docstring)."""
 
 __all__ = [
     "BOUNDARIES",
     "Boundary",
     "FFT_AUTO_MIN_TAPS",
+    "FFT_AUTO_MIN_TAPS_CPU",
     "METHODS",
+    "OTF_CACHE_SIZE",
+    "SHIFT_MAX_TAPS",
     "Method",
     "as_kernel4d",
+    "clear_otf_cache",
     "conv2d",
     "conv2d_adjoint",
     "conv_out_shape",
@@ -140,6 +166,34 @@ def _grouped(x: Tensor, g: Tensor, transpose: bool) -> Tensor:
     return out.reshape(B, C, *out.shape[-2:])
 
 
+def _shifted(x: Tensor, g: Tensor, transpose: bool) -> Tensor:
+    """:func:`_grouped` for tiny kernels: ``Σ_{a,b} g[a, b] · x[a : a + H_o, b : b + W_o]``
+    (correlation, valid), or its transpose (scatter-add onto the ``full`` canvas)."""
+    kh, kw = g.shape[-2:]
+    taps = g[..., None, None]  # (B|1, C|1, kh, kw, 1, 1): broadcast each tap over the image
+    if not transpose:
+        Ho, Wo = x.shape[-2] - kh + 1, x.shape[-1] - kw + 1
+        out = None
+        for a in range(kh):
+            for b in range(kw):
+                term = taps[:, :, a, b] * x[..., a : a + Ho, b : b + Wo]
+                out = term if out is None else out.add_(term)
+        return out
+    Ho, Wo = x.shape[-2:]
+    B, C = max(x.shape[0], g.shape[0]), max(x.shape[1], g.shape[1])
+    out = x.new_zeros((B, C, Ho + kh - 1, Wo + kw - 1))
+    for a in range(kh):
+        for b in range(kw):
+            out[..., a : a + Ho, b : b + Wo] += taps[:, :, a, b] * x
+    return out
+
+
+def _spatial(x: Tensor, g: Tensor, transpose: bool) -> Tensor:
+    if g.shape[-2] * g.shape[-1] <= SHIFT_MAX_TAPS:
+        return _shifted(x, g, transpose)
+    return _grouped(x, g, transpose)
+
+
 def _pads(kh: int, kw: int, ah: int, aw: int) -> tuple[int, int, int, int]:
     return (ah, kh - 1 - ah, aw, kw - 1 - aw)
 
@@ -153,18 +207,18 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
 # ---------------------------------------------------------------------------------------
 
 
-def psf2otf(kernel: Tensor, shape: tuple[int, int]) -> Tensor:
-    """Optical transfer function of a PSF (real FFT), as MATLAB ``psf2otf``.
+def psf2otf(kernel: Tensor, shape: tuple[int, int], onesided: bool = True) -> Tensor:
+    """Optical transfer function of a PSF, as MATLAB ``psf2otf``.
 
     Zero-pads ``kernel`` ``(…, h, w)`` to ``shape = (H, W)`` and circularly shifts it so
-    that its centre ``(h // 2, w // 2)`` sits at ``(0, 0)``, then takes ``rfft2``.
-    Kernels larger than the image are wrapped around (aliased), which is what circular
-    convolution with them means.
+    that its centre ``(h // 2, w // 2)`` sits at ``(0, 0)``, then takes ``rfft2``
+    (``onesided=True``) or ``fft2``. Kernels larger than the image are wrapped around
+    (aliased), which is what circular convolution with them means.
 
     Returns:
-        complex tensor ``(…, H, W // 2 + 1)``.
+        complex tensor ``(…, H, W // 2 + 1)`` (``onesided``) or ``(…, H, W)``.
     """
-    H, W = shape
+    H, W = int(shape[0]), int(shape[1])
     kh, kw = kernel.shape[-2:]
     if kh <= H and kw <= W:
         padded = F.pad(kernel, (0, W - kw, 0, H - kh))
@@ -176,7 +230,37 @@ def psf2otf(kernel: Tensor, shape: tuple[int, int]) -> Tensor:
         tmp = tmp.index_add(kernel.dim() - 2, rows, kernel)
         padded = torch.zeros((*kernel.shape[:-2], H, W), dtype=kernel.dtype, device=kernel.device)
         padded = padded.index_add(kernel.dim() - 1, cols, tmp)
-    return torch.fft.rfft2(padded)
+    return torch.fft.rfft2(padded) if onesided else torch.fft.fft2(padded)
+
+
+_OTF_CACHE: "OrderedDict[tuple, tuple[weakref.ref, Tensor]]" = OrderedDict()
+
+
+def _cached_otf(source: Tensor, kernel: Tensor, shape: tuple[int, int]) -> Tensor:
+    """``psf2otf(kernel, shape)``, cached under the identity of ``source`` (the tensor the
+    caller passed, of which ``kernel`` is the checked ``(B|1, C|1, h, w)`` form in the
+    compute dtype)."""
+    if OTF_CACHE_SIZE <= 0 or (torch.is_grad_enabled() and (source.requires_grad or kernel.requires_grad)):
+        return psf2otf(kernel, shape)
+    key = (id(source), source._version, tuple(kernel.shape), kernel.dtype, kernel.device, int(shape[0]), int(shape[1]))
+    hit = _OTF_CACHE.get(key)
+    if hit is not None and hit[0]() is source:
+        _OTF_CACHE.move_to_end(key)
+        return hit[1]
+    otf = psf2otf(kernel, shape)
+    try:
+        ref = weakref.ref(source, lambda _r, key=key: _OTF_CACHE.pop(key, None))
+    except TypeError:  # pragma: no cover - tensors support weak references
+        return otf
+    _OTF_CACHE[key] = (ref, otf)
+    while len(_OTF_CACHE) > OTF_CACHE_SIZE:
+        _OTF_CACHE.popitem(last=False)
+    return otf
+
+
+def clear_otf_cache() -> None:
+    """Drop every cached transfer function (e.g. to free memory after a large solve)."""
+    _OTF_CACHE.clear()
 
 
 def _fast_len(n: int) -> int:
@@ -184,11 +268,12 @@ def _fast_len(n: int) -> int:
     return int(scipy.fft.next_fast_len(n, real=True))
 
 
-def _fft_circular(x: Tensor, kernel: Tensor, conj: bool) -> Tensor:
+def _fft_circular(x: Tensor, kernel: Tensor, conj: bool, source: Tensor | None = None) -> Tensor:
     """Circular true convolution (``conj=False``) or correlation (``conj=True``) of
-    ``x`` ``(B, C, H, W)`` with ``kernel`` ``(B|1, C|1, h, w)`` centred at ``(h//2, w//2)``."""
+    ``x`` ``(B, C, H, W)`` with ``kernel`` ``(B|1, C|1, h, w)`` centred at ``(h//2, w//2)``.
+    ``source``: the caller's kernel tensor, to cache the OTF under (see the module docstring)."""
     H, W = x.shape[-2:]
-    otf = psf2otf(kernel, (H, W))
+    otf = psf2otf(kernel, (H, W)) if source is None else _cached_otf(source, kernel, (H, W))
     if conj:
         otf = otf.conj()
     return torch.fft.irfft2(torch.fft.rfft2(x) * otf, s=(H, W))
@@ -204,7 +289,8 @@ def _use_fft(method: str, kernel: Tensor) -> bool:
         return True
     if method == "spatial":
         return False
-    return kernel.shape[-2] * kernel.shape[-1] >= FFT_AUTO_MIN_TAPS
+    threshold = FFT_AUTO_MIN_TAPS_CPU if kernel.device.type == "cpu" else FFT_AUTO_MIN_TAPS
+    return kernel.shape[-2] * kernel.shape[-1] >= threshold
 
 
 def conv2d(
@@ -222,13 +308,14 @@ def conv2d(
         boundary: ``circular``, ``valid``, ``zeros``, ``reflect``, ``symmetric``, ``replicate``.
         correlation: compute a correlation instead of a true convolution.
         method: ``spatial`` (grouped conv2d), ``fft`` or ``auto`` (FFT when
-            ``h·w ≥ FFT_AUTO_MIN_TAPS``).
+            ``h·w ≥ FFT_AUTO_MIN_TAPS_CPU`` on the CPU, ``≥ FFT_AUTO_MIN_TAPS`` on CUDA).
 
     Returns:
         ``(B, C, H, W)``, or ``(B, C, H − h + 1, W − w + 1)`` for ``valid``.
     """
     _check_x(x)
     _check_options(boundary, method)
+    source = kernel if isinstance(kernel, Tensor) else None
     kernel = as_kernel4d(kernel, x)
     kh, kw = kernel.shape[-2:]
     conv_out_shape(tuple(x.shape), (kh, kw), boundary)  # validates "valid" sizes
@@ -238,7 +325,7 @@ def conv2d(
     g, ah, aw = _corr_kernel(kernel, correlation)
     if _use_fft(method, kernel):
         if boundary == "circular":
-            return _fft_circular(x, kernel, conj=correlation).to(dtype)
+            return _fft_circular(x, kernel, conj=correlation, source=source).to(dtype)
         H, W = x.shape[-2:]
         if boundary == "valid":
             xp, Ho, Wo = x, H - kh + 1, W - kw + 1
@@ -247,10 +334,10 @@ def conv2d(
         # zero-extend to a fast FFT size: the cropped outputs never read the extension
         Hp, Wp = xp.shape[-2:]
         Hf, Wf = _fast_len(Hp), _fast_len(Wp)
-        full = _fft_circular(F.pad(xp, (0, Wf - Wp, 0, Hf - Hp)), kernel, conj=correlation)
+        full = _fft_circular(F.pad(xp, (0, Wf - Wp, 0, Hf - Hp)), kernel, conj=correlation, source=source)
         return full[..., ah : ah + Ho, aw : aw + Wo].to(dtype)
     xp = x if boundary == "valid" else pad(x, _pads(kh, kw, ah, aw), boundary)
-    return _grouped(xp, g, transpose=False).to(dtype)
+    return _spatial(xp, g, transpose=False).to(dtype)
 
 
 def conv2d_adjoint(
@@ -271,6 +358,7 @@ def conv2d_adjoint(
     """
     _check_x(y, "y")
     _check_options(boundary, method)
+    source = kernel if isinstance(kernel, Tensor) else None
     kernel = as_kernel4d(kernel, y)
     kh, kw = kernel.shape[-2:]
     dtype = y.dtype
@@ -280,16 +368,16 @@ def conv2d_adjoint(
     pads = _pads(kh, kw, ah, aw)
     if _use_fft(method, kernel):
         if boundary == "circular":
-            return _fft_circular(y, kernel, conj=not correlation).to(dtype)
+            return _fft_circular(y, kernel, conj=not correlation, source=source).to(dtype)
         Ho, Wo = y.shape[-2:]
         Hp, Wp = Ho + kh - 1, Wo + kw - 1  # size of the padded (or, for valid, input) image
         Hf, Wf = _fast_len(Hp), _fast_len(Wp)
         embedded = F.pad(y, (aw, Wf - Wo - aw, ah, Hf - Ho - ah))
-        xp = _fft_circular(embedded, kernel, conj=not correlation)[..., :Hp, :Wp]
+        xp = _fft_circular(embedded, kernel, conj=not correlation, source=source)[..., :Hp, :Wp]
         if boundary == "valid":
             return xp.to(dtype)
         return pad_adjoint(xp, pads, boundary).to(dtype)
-    xp = _grouped(y, g, transpose=True)
+    xp = _spatial(y, g, transpose=True)
     if boundary == "valid":
         return xp.to(dtype)
     return pad_adjoint(xp, pads, boundary).to(dtype)
