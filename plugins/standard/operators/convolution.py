@@ -7,7 +7,7 @@ the :class:`~restorekit.Operator` interface, parameter handling and option check
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from torch import Tensor
 
@@ -21,6 +21,7 @@ from restorekit.functional import (
     conv_out_shape,
     product_conv2d,
     product_conv2d_adjoint,
+    psf2otf,
 )
 
 
@@ -45,16 +46,29 @@ class Convolution(Operator):
     ``A_adjoint`` is the exact adjoint of either form (adjointness rel < 1e-10 in float64).
     Output shape is ``(B, C, H, W)``, or ``(B, C, H − h + 1, W − w + 1)`` for ``valid``.
 
+    :meth:`transfer_function` returns ``psf2otf(k)`` (``conj`` for ``correlation: true``)
+    for the uniform form with ``boundary: circular``, the only case the FFT diagonalises
+    (as DeepInverse's ``BlurFFT``); ``None`` otherwise, so solvers fall back to CG.
+    ``channelwise`` is ``True``: every colour channel is blurred independently, so solvers
+    may treat the channels as independent systems.
+
+    Choices:
+        - kernel centre at (h // 2, w // 2) for even sizes too (our choice, operators spec §1)
+        - method auto: FFT for kernels of at least 5×5 taps on the CPU and 15×15 on CUDA, shifted multiply-adds for kernels of at most 3×3 taps (our choice, measured: benchmarks/convolution.py)
+        - boundary valid is the free boundary of Levin et al. 2007 (unknown image on the enlarged domain (H+h−1)×(W+w−1); our reading of their mask)
+
     Args:
         boundary: ``circular``, ``valid``, ``zeros``, ``reflect`` (edge not repeated),
             ``symmetric`` (edge repeated) or ``replicate``.
         method: ``spatial`` (grouped conv2d), ``fft`` (``psf2otf``; pad-then-crop for
-            non-circular boundaries) or ``auto`` (FFT for kernels of ≥ 15×15 taps).
+            non-circular boundaries) or ``auto`` (FFT for kernels of ≥ 5×5 taps on the CPU,
+            ≥ 15×15 on CUDA; :data:`restorekit.functional.FFT_AUTO_MIN_TAPS_CPU`).
         correlation: compute a correlation ``y(p) = Σ_q k(q) x(p + q)`` instead.
         weighting: the side of the multipliers in the product-convolution form.
     """
 
     provides = frozenset({"operator"})
+    channelwise: ClassVar[bool] = True
     # satisfied by a uniform ``kernel`` alone, or by ``filters`` and ``multipliers`` together
     # (product-convolution); ``parameters_from`` picks ``kernel`` when both are available
     requires = frozenset({"kernel|filters", "kernel|multipliers"})
@@ -126,6 +140,32 @@ class Convolution(Operator):
         if "kernel" in p:
             return conv2d_adjoint(y, p["kernel"], **self._opts())
         return product_conv2d_adjoint(y, p["filters"], p["multipliers"], weighting=self.weighting, **self._opts())
+
+    def transfer_function(self, size: tuple[int, int], *, onesided: bool = True, **params: Any) -> Tensor | None:
+        """The DFT diagonal ``K̂`` ``(B|1, C|1, H, W//2+1)`` (or ``(…, H, W)`` with
+        ``onesided=False``) of the circular uniform convolution on images of ``size``;
+        ``None`` for other boundaries and for product-convolution.
+
+        ``A x = irfft2(K̂ · rfft2(x))`` and ``Aᵀ y = irfft2(conj(K̂) · rfft2(y))``.
+        """
+        if self.boundary != "circular":
+            return None
+        p = self._params_of(params)
+        if "kernel" not in p:
+            return None
+        k = p["kernel"]
+        if not isinstance(k, Tensor):
+            raise InputError(f"standard.convolution: kernel must be a tensor, got {type(k).__name__}")
+        if k.dim() == 2:
+            k = k[None, None]
+        elif k.dim() == 3:
+            k = k[:, None]
+        if k.dim() != 4:
+            raise InputError(f"standard.convolution: kernel must be (h, w), (B, h, w) or (B, 1|C, h, w), got {tuple(k.shape)}")
+        if not k.is_floating_point():
+            k = k.float()
+        otf = psf2otf(k, (int(size[0]), int(size[1])), onesided=onesided)
+        return otf.conj().resolve_conj() if self.correlation else otf
 
     def out_shape(self, in_shape: tuple[int, ...], **params: Any) -> tuple[int, ...]:
         p = self._params_of(params)

@@ -13,14 +13,15 @@ hence ``Aᵀ = Pᵀ ∘ F_padᵀ ∘ cropᵀ`` is exact.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from restorekit import InputError, Operator
 from restorekit.errors import ConfigError
-from restorekit.functional import pad, pad_adjoint
+from restorekit.functional import pad, pad_adjoint, psf2otf
 
 SVF_BOUNDARIES: tuple[str, ...] = ("zeros", "reflect", "symmetric", "replicate", "circular")
 
@@ -33,6 +34,15 @@ class SpatiallyVariantFilter(Operator):
 
     Cost O(N·s²) MAC per channel; the unfold path stores N·s² floats.
 
+    :meth:`transfer_function` exists only in the degenerate case the FFT diagonalises:
+    ``boundary: circular`` with the same taps at every pixel (a circular convolution);
+    otherwise it is ``None`` and solvers use CG. ``channelwise`` is ``True`` (channels are
+    filtered independently).
+
+    Choices:
+        - filter taps in gather (output-side) form, tap index u·s + v (operators spec §3)
+        - zeros boundary by default: the only mode whose adjoint is a plain fold (operators spec §3)
+
     Args:
         boundary: ``zeros`` (exact fold adjoint), ``reflect`` (edge not repeated),
             ``symmetric`` (edge repeated), ``replicate`` or ``circular``.
@@ -42,6 +52,7 @@ class SpatiallyVariantFilter(Operator):
     provides = frozenset({"operator"})
     requires = frozenset({"filters"})
     weighting = "output"
+    channelwise: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -102,6 +113,26 @@ class SpatiallyVariantFilter(Operator):
         c = s // 2
         xp = pixel_filter_adjoint(F.pad(y, (c, c, c, c)), F.pad(f, (c, c, c, c)), convolution=self.convolution)
         return pad_adjoint(xp, c, self.boundary)
+
+    def transfer_function(self, size: tuple[int, int], *, onesided: bool = True, **params: Any) -> Tensor | None:
+        """``K̂`` when the filters are one circular convolution (circular boundary, the same
+        taps at every pixel, filters of the image ``size``), else ``None``."""
+        if self.boundary != "circular":
+            return None
+        f = self._resolve(params).get("filters")
+        if not isinstance(f, Tensor) or f.dim() != 5 or tuple(f.shape[-2:]) != (int(size[0]), int(size[1])):
+            return None
+        s = math.isqrt(int(f.shape[2]))
+        if s * s != f.shape[2] or s % 2 == 0:
+            return None
+        first = f[..., :1, :1]
+        if not bool(torch.equal(f, first.expand_as(f))):
+            return None
+        taps = first[..., 0, 0].reshape(*f.shape[:2], s, s)  # correlation taps, centre (c, c)
+        kernel = taps if self.convolution else taps.flip(-2, -1)  # as a true-convolution PSF
+        if not kernel.is_floating_point():
+            kernel = kernel.float()
+        return psf2otf(kernel, (int(size[0]), int(size[1])), onesided=onesided)
 
     def extra_repr(self) -> str:
         return f"boundary={self.boundary}, convolution={self.convolution}"
