@@ -110,7 +110,7 @@ def make_observation(sample: Tensor, kernel: Tensor, sigma: float, seed: int) ->
     """
     from restorekit.functional import conv2d
 
-    from .fourier import crop, free_boundary_padding
+    from .physics import crop, free_boundary_padding
 
     blurry = conv2d(sample.double(), kernel, boundary="valid", method="fft")
     gen = torch.Generator().manual_seed(seed)
@@ -146,7 +146,7 @@ def _solvers(max_it: int) -> dict[str, Callable[[Tensor, Tensor], Tensor]]:
     import restorekit
     from restorekit import BlurEstimate
 
-    from .fourier import crop, free_boundary_padding
+    from .physics import crop, free_boundary_padding
     from .gaussian_init import gaussian_prior_deconv
 
     hqs = restorekit.create("svmap.hqs", clamp=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from restorekit.kernels import pixel_filter_adjoint, pixel_filter_apply
@@ -58,6 +59,11 @@ class PredictionNet(nn.Sequential):
         super().__init__(*mods)
         self.c_in, self.n_out = c_in, n_out
 
+    @property
+    def output_conv(self) -> nn.Conv2d:
+        """The last convolution (before the output activation, if any)."""
+        return [m for m in self if isinstance(m, nn.Conv2d)][-1]
+
 
 class FilterBank:
     """``n`` per-pixel filters of size ``s × s`` applied to a one-channel image.
@@ -70,7 +76,14 @@ class FilterBank:
     ``bank(u)`` maps ``u`` ``(B, 1, H, W)`` to the responses ``(B, n, H, W)``,
     ``(F_i u)_p = Σ_q f_{i,p}(q) u(p + q − c)`` (gather form, zero padding, spec §1.2),
     and ``bank.adjoint(r)`` maps ``(B, n, H, W)`` back to ``Σ_i F_iᵀ r_i`` ``(B, 1, H, W)``.
-    Both use :func:`restorekit.kernels.pixel_filter_apply` / ``pixel_filter_adjoint``.
+
+    These are the model's learned filters (not the blur). On CUDA they run through
+    :func:`restorekit.kernels.pixel_filter_apply` / ``pixel_filter_adjoint`` (Triton). On
+    the CPU, where those kernels unfold ``n`` copies of the one input channel
+    (``n·s²·H·W`` floats materialised per call), the bank accumulates tap by tap over
+    shifted views of the zero-padded input (``s²`` fused multiply-adds, no im2col, no large
+    temporaries); the adjoint scatters the same way. Same arithmetic, tested equal to the
+    kernels.
     """
 
     def __init__(self, filters: Tensor, n: int, size: tuple[int, int]) -> None:
@@ -84,11 +97,35 @@ class FilterBank:
             taps = taps.expand(B, n, ss, int(size[0]), int(size[1]))
         self.taps, self.n, self.s = taps, n, s
 
+    def _fast(self, t: Tensor) -> bool:
+        return t.device.type == "cpu"
+
     def __call__(self, u: Tensor) -> Tensor:
-        return pixel_filter_apply(u.expand(-1, self.n, -1, -1), self.taps)
+        if not self._fast(u):
+            return pixel_filter_apply(u.expand(-1, self.n, -1, -1), self.taps)
+        B, _, H, W = u.shape
+        s, c = self.s, self.s // 2
+        up = F.pad(u, (c, c, c, c))
+        taps = self.taps.to(u.dtype)
+        out = torch.zeros(B, self.n, H, W, dtype=u.dtype, device=u.device)
+        for a in range(s):
+            for b in range(s):
+                out.addcmul_(taps[:, :, a * s + b], up[..., a : a + H, b : b + W])
+        return out
 
     def adjoint(self, r: Tensor) -> Tensor:
-        return pixel_filter_adjoint(r, self.taps).sum(dim=1, keepdim=True)
+        if not self._fast(r):
+            return pixel_filter_adjoint(r, self.taps).sum(dim=1, keepdim=True)
+        B, n, H, W = r.shape
+        s, c = self.s, self.s // 2
+        taps = self.taps.to(r.dtype)
+        canvas = torch.zeros(B, 1, H + 2 * c, W + 2 * c, dtype=r.dtype, device=r.device)
+        for a in range(s):
+            for b in range(s):
+                view = canvas[..., a : a + H, b : b + W]
+                for i in range(n):
+                    view.addcmul_(taps[:, i : i + 1, a * s + b], r[:, i : i + 1])
+        return canvas[..., c : c + H, c : c + W]
 
     def normal(self, u: Tensor, weights: Tensor | None = None) -> Tensor:
         """``Σ_i F_iᵀ (w_i ⊙ F_i u)`` (weights ``(B, n, H, W)`` or none)."""

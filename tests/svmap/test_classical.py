@@ -1,5 +1,5 @@
-"""Classical solvers of the svmap plugin: CG, free-boundary convolution, Levin 2007 IRLS,
-Krishnan–Fergus 2009 HQS and the Gaussian-prior initialisation.
+"""Classical solvers of the svmap plugin: CG, the free-boundary operator binding, Levin 2007
+IRLS, Krishnan–Fergus 2009 HQS and the Gaussian-prior initialisation.
 
 References are independent of the code under test: scipy convolutions, dense matrices
 assembled with numpy, ``numpy.linalg.solve``, brute-force grids, autograd, and the exact
@@ -19,11 +19,11 @@ from scipy.signal import convolve2d
 import restorekit
 from restorekit import BlurEstimate
 from restorekit.functional import conv2d
-from restorekit.plugins.svmap.cg import conjugate_gradient
-from restorekit.plugins.svmap.fourier import ValidConvolution, crop, free_boundary_padding, replicate_pad
-from restorekit.plugins.svmap.gaussian_init import gaussian_prior_deconv
+from restorekit.plugins.svmap.cg import CirculantPreconditioner, conjugate_gradient
+from restorekit.plugins.svmap.gaussian_init import gaussian_prior_deconv, gaussian_prior_init
 from restorekit.plugins.svmap.hqs import HQS, _grad_h, _grad_h_adjoint, _grad_v, _grad_v_adjoint, hqs_deconv
 from restorekit.plugins.svmap.levin_irls import LevinIRLS, LevinNormalOperator, derivative_filters, irls_weights
+from restorekit.plugins.svmap.physics import bind_physics, crop, free_boundary_padding, replicate_pad
 from restorekit.plugins.svmap.shrinkage import beta_schedule, hyper_laplacian_shrink
 from restorekit.testing import check_decoder
 
@@ -37,25 +37,51 @@ T = lambda a: torch.from_numpy(np.ascontiguousarray(a))[None, None]  # noqa: E73
 # --------------------------------------------------------------------------------------
 
 
+def _physics(k: np.ndarray, H: int, W: int, C: int = 1, boundary: str = "valid"):
+    """The default operator binding of the solvers: standard.convolution with the kernel."""
+    op = None if boundary == "valid" else restorekit.create("standard.convolution", boundary=boundary)
+    return bind_physics(op, BlurEstimate(kernel=T(k)), torch.zeros(1, C, H, W, dtype=torch.float64),
+                        torch.float64, "test")
+
+
 @pytest.mark.parametrize("ksize", [(5, 5), (6, 4), (3, 7)])
-def test_valid_convolution_matches_scipy_and_functional(ksize: tuple[int, int]) -> None:
+def test_free_boundary_binding_matches_scipy(ksize: tuple[int, int]) -> None:
+    """Without an operator the solvers use standard.convolution(boundary=valid): the domain
+    is (H+h−1)×(W+w−1), A is scipy's valid convolution and the observation sits at the
+    free-boundary margins (interior equals scipy.ndimage.convolve's centring)."""
     rng = np.random.default_rng(1)
     k = rng.random(ksize)
     H, W = 12, 10
+    phys = _physics(k, H, W, C=2)
+    assert phys.domain_shape == (1, 2, H + ksize[0] - 1, W + ksize[1] - 1)
+    assert phys.margins == free_boundary_padding(ksize)
+    assert phys.channelwise and phys.offset is None and not phys.diagonalisable
     x = rng.standard_normal((H + ksize[0] - 1, W + ksize[1] - 1))
-    K = ValidConvolution(T(k), (H, W))
-    out = K(T(x))[0, 0].numpy()
+    out = phys.A(T(x).expand(1, 2, -1, -1))[0, 1].numpy()
     np.testing.assert_allclose(out, convolve2d(x, k, mode="valid"), atol=1e-12)
-    ref = conv2d(T(x), T(k), boundary="valid", method="spatial")[0, 0].numpy()
-    np.testing.assert_allclose(out, ref, atol=1e-12)
-    # interior pixels of the image follow scipy.ndimage.convolve's centring
-    top, _, left, _ = free_boundary_padding(ksize)
+    top, _, left, _ = phys.margins
     full = convolve(x, k, mode="constant")
     np.testing.assert_allclose(out[2:-2, 2:-2], full[top:top + H, left:left + W][2:-2, 2:-2], atol=1e-12)
     # exact adjoint
-    u, v = torch.randn(1, 2, *K.domain_size, dtype=torch.float64), torch.randn(1, 2, H, W, dtype=torch.float64)
-    lhs, rhs = (K(u) * v).sum(), (u * K.adjoint(v)).sum()
-    assert float((lhs - rhs).abs() / (K(u).norm() * v.norm())) < 1e-10
+    u, v = torch.randn(phys.domain_shape, dtype=torch.float64), torch.randn(1, 2, H, W, dtype=torch.float64)
+    lhs, rhs = (phys.A(u) * v).sum(), (u * phys.At(v)).sum()
+    assert float((lhs - rhs).abs() / (phys.A(u).norm() * v.norm())) < 1e-10
+    # the circulant view measured from the operator is psf2otf(k) on the domain
+    from restorekit.functional import psf2otf
+
+    ref = psf2otf(T(k), phys.domain_size)
+    assert float((phys.otf() - ref).abs().max()) < 1e-12
+
+
+def test_circular_binding_uses_the_transfer_function() -> None:
+    rng = np.random.default_rng(2)
+    k = rng.random((4, 5))
+    phys = _physics(k, 9, 11, boundary="circular")
+    assert phys.domain_shape == (1, 1, 9, 11) and phys.margins == (0, 0, 0, 0) and phys.diagonalisable
+    x = rng.standard_normal((9, 11))
+    np.testing.assert_allclose(phys.A(T(x))[0, 0].numpy(), convolve(x, k, mode="wrap"), atol=1e-12)
+    K = np.fft.rfft2(convolve(np.eye(1, 99).reshape(9, 11), k, mode="wrap"))  # DFT of the impulse response
+    np.testing.assert_allclose(phys.otf()[0, 0].numpy(), K, atol=1e-12)
 
 
 # --------------------------------------------------------------------------------------
@@ -74,6 +100,47 @@ def test_cg_solves_spd_system_like_numpy() -> None:
     res = conjugate_gradient(apply, torch.from_numpy(b).reshape(1, 1, 3, 4), iterations=n, track=True)
     np.testing.assert_allclose(res.x.reshape(-1).numpy(), np.linalg.solve(M, b), rtol=1e-8, atol=1e-10)
     assert len(res.residual_norms) == n + 1
+
+
+def test_preconditioned_cg_per_system_and_tolerance_stop() -> None:
+    """PCG with an SPD diagonal preconditioner solves two independent systems (inner
+    products per system over dims), and rtol freezes each system once it is met."""
+    rng = np.random.default_rng(5)
+    n = 12
+    mats = []
+    for _ in range(2):
+        Q = rng.standard_normal((n, n))
+        mats.append(Q @ Q.T + np.diag(rng.uniform(1, 50, n)))
+    Ms = torch.from_numpy(np.stack(mats))  # (2, n, n)
+    apply = lambda x: torch.einsum("bij,bj->bi", Ms, x.reshape(2, n)).reshape(x.shape)  # noqa: E731
+    d = torch.from_numpy(np.stack([np.diag(m) for m in mats])).reshape(2, 1, 3, 4)
+    b = torch.from_numpy(rng.standard_normal((2, 1, 3, 4)))
+    res = conjugate_gradient(apply, b, iterations=n, preconditioner=lambda r: r / d, dims=(-3, -2, -1))
+    for i in range(2):
+        np.testing.assert_allclose(res.x[i].reshape(-1).numpy(), np.linalg.solve(mats[i], b[i].reshape(-1).numpy()), rtol=1e-8)
+    loose = conjugate_gradient(apply, b, iterations=n, preconditioner=lambda r: r / d, dims=(-3, -2, -1), rtol=1e-2)
+    assert loose.iterations < n
+    for i in range(2):
+        r = b[i].reshape(-1).numpy() - mats[i] @ loose.x[i].reshape(-1).numpy()
+        assert np.linalg.norm(r) <= 1e-2 * np.linalg.norm(b[i].reshape(-1).numpy()) * (1 + 1e-9)
+
+
+def test_circulant_preconditioner_inverts_a_circulant_system_exactly() -> None:
+    """With S = the DFT of a circular convolution's normal matrix, one PCG step solves it."""
+    rng = np.random.default_rng(6)
+    k = rng.random((3, 3))
+    phys = _physics(k, 8, 10, boundary="circular")
+    sym = lambda size: phys.otf().abs() ** 2 + 0.1  # noqa: E731
+    pre = CirculantPreconditioner(sym, phys.domain_size, circular=True)
+    apply = lambda u: phys.AtA(u) + 0.1 * u  # noqa: E731
+    b = torch.randn(1, 1, 8, 10, dtype=torch.float64)
+    x = conjugate_gradient(apply, b, iterations=1, preconditioner=pre).x
+    assert float((apply(x) - b).norm() / b.norm()) < 1e-10
+    # zero-extended to a fast FFT size it is still symmetric positive definite
+    pre2 = CirculantPreconditioner(lambda size: torch.rand(size[0], size[1] // 2 + 1, dtype=torch.float64) + 0.5, (7, 11))
+    u, v = torch.randn(1, 1, 7, 11, dtype=torch.float64), torch.randn(1, 1, 7, 11, dtype=torch.float64)
+    assert float(((pre2(u) * v).sum() - (u * pre2(v)).sum()).abs()) < 1e-12 * float(u.norm() * v.norm())
+    assert float((pre2(u) * u).sum()) > 0
 
 
 def _dense(apply, shape: tuple[int, int]) -> np.ndarray:
@@ -113,15 +180,14 @@ def test_levin_normal_operator_symmetric_and_equal_to_dense_reference() -> None:
     k = rng.random((5, 4))
     k /= k.sum()
     H, W = 6, 7
-    K = ValidConvolution(T(k), (H, W))
-    Nh, Nw = K.domain_size
+    phys = _physics(k, H, W)
+    Nh, Nw = phys.domain_size
     x = rng.random((Nh, Nw))
     filters = derivative_filters()
-    from restorekit.plugins.svmap.levin_irls import _valid_conv
-
-    weights = [irls_weights(_valid_conv(T(x), g), s) for _, g, s in filters]
+    plain = LevinNormalOperator(phys, 1.0, filters, [1.0] * 5)
+    weights = [irls_weights(plain.G(T(x), g), s) for _, g, s in filters]
     lam = 0.01
-    A = LevinNormalOperator(K, lam, filters, weights)
+    A = LevinNormalOperator(phys, lam, filters, weights)
     u, v = torch.randn(1, 1, Nh, Nw, dtype=torch.float64), torch.randn(1, 1, Nh, Nw, dtype=torch.float64)
     rel = float(((A(u) * v).sum() - (u * A(v)).sum()).abs() / ((A(u) * v).sum().abs()))
     assert rel < 1e-10
@@ -131,40 +197,40 @@ def test_levin_normal_operator_symmetric_and_equal_to_dense_reference() -> None:
 
     # CG on this system: A-norm error non-increasing, and converges to the dense solve
     y = rng.random((H, W))
-    b = K.adjoint(T(y))
+    b = phys.At(T(y))
     x_star = np.linalg.solve(ref, b.reshape(-1).numpy())
-    res = conjugate_gradient(A, b, x0=replicate_pad(T(y), K.margins), iterations=Nh * Nw, keep_iterates=True)
+    res = conjugate_gradient(A, b, x0=replicate_pad(T(y), phys.margins), iterations=Nh * Nw, keep_iterates=True)
     errs = [float((e.reshape(-1).numpy() - x_star) @ ref @ (e.reshape(-1).numpy() - x_star)) for e in res.iterates]
     assert all(b_ <= a_ * (1 + 1e-9) + 1e-20 for a_, b_ in zip(errs, errs[1:]))
     assert errs[-1] < 1e-12 * errs[0]
     np.testing.assert_allclose(res.x.reshape(-1).numpy(), x_star, rtol=1e-6, atol=1e-8)
+    # the circulant preconditioner is SPD and PCG reaches the same solution in far fewer steps
+    pre = A.preconditioner()
+    assert float(((pre(u) * v).sum() - (u * pre(v)).sum()).abs()) < 1e-10 * float(u.norm() * v.norm())
+    pres = conjugate_gradient(A, b, x0=replicate_pad(T(y), phys.margins), iterations=Nh * Nw, preconditioner=pre, rtol=1e-10)
+    np.testing.assert_allclose(pres.x.reshape(-1).numpy(), x_star, rtol=1e-6, atol=1e-8)
+    assert pres.iterations < res.iterations
 
 
 def test_levin_circular_operator_matches_wrap_convolution_reference() -> None:
-    """boundary=circular: A = KᵀK + λ Σ Gᵀ W G with K, G periodic (scipy mode='wrap')."""
-    from restorekit.plugins.svmap.fourier import CircularConvolution
-
+    """A circular convolution operator: A = KᵀK + λ Σ Gᵀ W G with K, G periodic
+    (scipy mode='wrap', the toolkit's centring)."""
     rng = np.random.default_rng(4)
     k = rng.random((3, 4))
     k /= k.sum()
     shape = (6, 7)
     n = shape[0] * shape[1]
-    K = CircularConvolution(T(k), shape)
+    phys = _physics(k, *shape, boundary="circular")
     filters = derivative_filters()
     weights = [torch.rand(1, 1, *shape, dtype=torch.float64) + 0.5 for _ in filters]
     lam = 0.05
-    A = LevinNormalOperator(K, lam, filters, weights, circular=True)
+    A = LevinNormalOperator(phys, lam, filters, weights)
+    assert A.circular
 
     def wrap_matrix(f: np.ndarray) -> np.ndarray:
-        cols = []
-        for i in range(n):
-            e = np.zeros(n)
-            e[i] = 1.0
-            # origin=… puts the filter's tap (0, 0) at the output pixel: y(p) = Σ f[a,b] x(p − (a,b))
-            cols.append(convolve(e.reshape(shape), f, mode="wrap", origin=(-(f.shape[0] // 2), -(f.shape[1] // 2))).reshape(-1))
-        return np.stack(cols, axis=1)
+        return np.stack([convolve(np.eye(n)[i].reshape(shape), f, mode="wrap").reshape(-1) for i in range(n)], axis=1)
 
-    Kd = np.stack([convolve(np.eye(n)[i].reshape(shape), k, mode="wrap").reshape(-1) for i in range(n)], axis=1)
+    Kd = wrap_matrix(k)
     ref = Kd.T @ Kd
     for (_, g, _), w in zip(filters, weights):
         Gd = wrap_matrix(g[0, 0].numpy())
@@ -289,8 +355,8 @@ def _levin_energy(x: np.ndarray, y: np.ndarray, k: np.ndarray, lam: float) -> fl
 def test_levin_irls_iterations_lower_the_sparse_prior_energy() -> None:
     kernel = levin_kernel("k3")  # 15×15
     sharp, blurry = linear_blur_problem(kernel, size=64)
-    solver = LevinIRLS(max_it=100)
-    solutions, _ = solver.solve(T(blurry), T(kernel))
+    solver = LevinIRLS(max_it=100, precision="float64")
+    solutions, _ = solver.solve(T(blurry), solver.bind(T(blurry), BlurEstimate(kernel=T(kernel)), None))
     energies = [_levin_energy(x[0, 0].numpy(), blurry, kernel, solver.lam) for x in solutions]
     assert len(energies) == 3
     assert energies[1] < energies[0] and energies[2] < energies[0], energies

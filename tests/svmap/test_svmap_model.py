@@ -11,7 +11,7 @@ import torch
 import restorekit
 from restorekit import BlurEstimate
 from restorekit.plugins.svmap.filters_net import FilterBank, table5_parameters, zero_mean_taps
-from restorekit.plugins.svmap.fourier import ValidConvolution
+from restorekit.plugins.svmap.physics import bind_physics
 from restorekit.plugins.svmap.simap import SIMAP, simap_parameters
 from restorekit.plugins.svmap.svmap_irls import PAPER_PARAMETERS, SVMAP, svmap_parameters
 from restorekit.testing import check_decoder
@@ -89,10 +89,10 @@ def test_normal_equations_are_symmetric_positive(cls) -> None:
     y = torch.rand(2, 1, H, W, dtype=torch.float64)
     k = torch.rand(2, 1, 5, 3, dtype=torch.float64)
     k = k / k.sum(dim=(-2, -1), keepdim=True)
-    K = ValidConvolution(k, (H, W))
-    x = torch.rand(2, 1, *K.domain_size, dtype=torch.float64)
+    phys = bind_physics(None, BlurEstimate(kernel=k), y, torch.float64, "test")
+    x = torch.rand(2, 1, *phys.domain_size, dtype=torch.float64)
     with torch.no_grad():
-        apply_A, b = model.system(0, x, y, K)
+        apply_A, b = model.system(0, x, y, phys)
         u, v = torch.randn_like(x), torch.randn_like(x)
         Au, Av = apply_A(u), apply_A(v)
         lhs, rhs = (Au * v).sum(), (u * Av).sum()
