@@ -137,9 +137,9 @@ class LevinIRLS(Decoder):
         - solved over the pipeline's operator (A / A_adjoint, bound to the estimate); without one, standard.convolution with the estimate's kernel, boundary valid (free boundary, boundary free) or circular (boundary circular) (our choice; DESIGN.md)
         - derivative filters valid on the operator's domain, circular when the operator is FFT-diagonalisable (our choice)
         - CG preconditioned by the circulant symbol |K̂|² + λ Σ w̄_g |Ĝ_g|² (preconditioner circulant, our choice; the code runs plain CG: preconditioner none)
-        - CG stops at rtol 1e-3 relative residual or max_it steps (our choice; the code runs exactly max_it = 200 steps: rtol 0)
-        - every CG solve restarts from y replicate-padded to the domain (deconvL2_w.m; warm_start true starts from the previous solution, our option)
-        - float32 arithmetic (our choice: within 0.02 dB of float64 on Set3C × Levin, docs/svmap.md; the code is double)
+        - CG stops at a 1e-5 relative residual ‖r‖ ≤ rtol·‖b‖, at most max_it = 200 steps (our choice; the code runs exactly 200 plain steps: rtol 0, preconditioner none)
+        - the reweighted solves start from the previous IRLS solution (warm_start true, our choice; deconvL2_w.m restarts every solve from y replicate-padded, warm_start false; the first solve starts there)
+        - float32 arithmetic (our choice: as accurate as float64 here, docs/svmap.md; the code is double)
 
     Args:
         lam: regularisation weight λ (Levin's ``we``); 0.001 in the demo, 0.0068 in the
@@ -157,7 +157,8 @@ class LevinIRLS(Decoder):
             A pipeline operator decides for itself (its own ``boundary``).
         preconditioner: ``circulant`` (FFT, see :class:`LevinNormalOperator`) or ``none``.
         rtol: per-system relative-residual stop of CG (0: run ``max_it`` steps).
-        warm_start: start each CG solve from the previous IRLS solution.
+        warm_start: start each reweighted CG solve from the previous IRLS solution
+            (``false``: from ``y`` replicate-padded, as Levin's code).
     """
 
     provides = frozenset({"restored"})
@@ -179,8 +180,8 @@ class LevinIRLS(Decoder):
         clamp: bool = False,
         boundary: Literal["free", "circular"] = "free",
         preconditioner: Literal["circulant", "none"] = "circulant",
-        rtol: float = 1e-3,
-        warm_start: bool = False,
+        rtol: float = 1e-5,
+        warm_start: bool = True,
     ) -> None:
         super().__init__()
         if lam <= 0:

@@ -265,15 +265,44 @@ def _brute(v: float, beta: float, alpha: float) -> float:
     return float(grid[np.argmin(obj)])
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("alpha", [0.5, 2.0 / 3.0, 0.8, 1.0])
 @pytest.mark.parametrize("beta", [1.0, 8.0, 181.02])
-def test_shrinkage_matches_brute_force(alpha: float, beta: float) -> None:
+def test_shrinkage_matches_brute_force(alpha: float, beta: float, dtype: torch.dtype) -> None:
     vs = np.array([-3.5, -1.1, -0.63, -0.31, -0.12, -0.05, 0.0, 0.02, 0.07, 0.2, 0.45, 0.77, 1.3, 2.0, 6.0])
-    w = hyper_laplacian_shrink(torch.from_numpy(vs), beta, alpha).numpy()
+    w = hyper_laplacian_shrink(torch.from_numpy(vs).to(dtype), beta, alpha)
+    assert w.dtype == dtype
     ref = np.array([_brute(v, beta, alpha) for v in vs])
-    np.testing.assert_allclose(w, ref, atol=1e-4)
+    np.testing.assert_allclose(w.double().numpy(), ref, atol=1e-4)
     # a clearly nonzero solution exists in the tested range (the test is not all zeros)
     assert np.count_nonzero(ref) >= 3
+
+
+@pytest.mark.parametrize("alpha", [0.5, 2.0 / 3.0, 0.8])
+@pytest.mark.parametrize("beta", [2.83, 64.0])
+def test_shrinkage_threshold_and_chunks(alpha: float, beta: float) -> None:
+    """0 just below the threshold, the brute-force minimiser just above it; a tensor of
+    several chunks, most of them wholly below the threshold, matches the brute force."""
+    from restorekit.plugins.svmap import shrinkage
+    from restorekit.plugins.svmap.shrinkage import shrink_threshold
+
+    thr = shrink_threshold(beta, alpha)
+    below, above = thr * (1 - 1e-3), thr * (1 + 1e-3)
+    w = hyper_laplacian_shrink(torch.tensor([below, -below, above, -above], dtype=torch.float64), beta, alpha).numpy()
+    assert w[0] == 0.0 and w[1] == 0.0 and w[2] > 0 and w[3] < 0
+    assert abs(w[2] - _brute(above, beta, alpha)) < 1e-4
+    # the objective at the threshold is the same for 0 and for the candidate (a true tie)
+    obj = lambda s_, v: abs(s_) ** alpha + 0.5 * beta * (s_ - v) ** 2  # noqa: E731
+    wt = float(hyper_laplacian_shrink(torch.tensor([above], dtype=torch.float64), beta, alpha))
+    assert abs(obj(wt, above) - obj(0.0, above)) < 1e-2 * obj(0.0, above)
+    n = 3 * shrinkage.CHUNK + 17
+    v = torch.zeros(n, dtype=torch.float64)
+    rng = np.random.default_rng(0)
+    idx = rng.choice(np.arange(shrinkage.CHUNK, 2 * shrinkage.CHUNK), 40, replace=False)
+    v[idx] = torch.from_numpy(rng.uniform(-3 * thr, 3 * thr, 40))
+    out = hyper_laplacian_shrink(v.reshape(1, 1, 1, n), beta, alpha).reshape(-1).numpy()
+    assert np.count_nonzero(out) == np.count_nonzero(np.abs(v.numpy()) >= thr) > 0
+    np.testing.assert_allclose(out[idx], [_brute(float(x), beta, alpha) for x in v[idx]], atol=1e-4)
 
 
 def test_finite_difference_adjoints() -> None:
