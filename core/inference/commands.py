@@ -100,6 +100,12 @@ def configure_deblur(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kernel", default=None, help="PSF file (.npy/.npz/.mat/.png) for non-blind pipelines")
     p.add_argument("--normalize-kernel", action="store_true", help="rescale an array kernel that does not sum to 1")
     p.add_argument(
+        "--force-kernel", action="store_true",
+        help="use the --kernel file even if it looks like a display picture of a PSF (colour, enlarged with "
+        "nearest-neighbour, on a grey/white background) or is larger than a quarter of the image; by default such "
+        "files are refused (pass the .npy PSF that `restorekit demo` writes beside each preview)",
+    )
+    p.add_argument(
         "--tile", type=int, default=None,
         help=f"process in tiles of N×N pixels (default: whole images up to {AUTO_TILE_PIXELS // 10**6} MP, larger ones in tiles of {AUTO_TILE})",
     )
@@ -173,7 +179,7 @@ def _plan_outputs(items: list[tuple[Path, Path]], inputs: Sequence[str], out: Pa
 
 
 def run_deblur(args: argparse.Namespace) -> int:
-    from .deblur import deblur_image, load_psf
+    from .deblur import check_kernel_fits, deblur_image, load_psf
     from .imageio import convert_channels, read_image_with_depth, write_image
     from .paths import check_output_dir, prepare_output_dir
 
@@ -186,7 +192,8 @@ def run_deblur(args: argparse.Namespace) -> int:
     folder = out.parent if single_file else out
     check_output_dir(folder)  # before any work: a file in the way is a mistake to report at once
     pipeline = _build_pipeline(args.pipeline, args.override, args.weights, device, kernel_given=bool(args.kernel))
-    kernel = load_psf(args.kernel, normalize=args.normalize_kernel) if args.kernel else None
+    force_kernel = bool(getattr(args, "force_kernel", False))
+    kernel = load_psf(args.kernel, normalize=args.normalize_kernel, force=force_kernel) if args.kernel else None
     prepare_output_dir(folder)
     for job in jobs:
         if job.renamed_from is not None:
@@ -197,6 +204,8 @@ def run_deblur(args: argparse.Namespace) -> int:
         try:
             image, bits = read_image_with_depth(job.src, nonfinite="repair" if args.repair_nonfinite else "error")
             model_input = convert_channels(image, args.channels) if args.channels else image
+            if kernel is not None and not force_kernel:
+                check_kernel_fits(kernel.shape, model_input.shape, args.kernel)
             t0 = time.perf_counter()
             tile = _auto_tile(model_input, pipeline, args.tile)
             if tile is not None and args.tile is None:

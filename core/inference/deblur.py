@@ -16,6 +16,16 @@ from ..errors import ConfigError, InputError, RestorekitError
 KERNEL_SUM_TOL = 1e-3
 """An array kernel file whose sum differs from 1 by more than this is rejected."""
 
+KERNEL_MAX_FRACTION = 0.25
+"""``restorekit deblur --kernel`` questions a kernel taller than this fraction of the image's
+height or wider than this fraction of its width (:func:`check_kernel_fits`)."""
+
+KERNEL_SIZE_FLOOR = 8
+"""Kernels of at most this many pixels on both sides are never questioned for their size (on
+images under 32 px, tests and thumbnails, a quarter of the image is a few pixels)."""
+
+FORCE_KERNEL_HINT = "pass --force-kernel"
+
 PAD_POSITIONS = ("bottom-right", "center")
 """Where :func:`pad_image` puts the padding: ``bottom-right`` (restorekit's default) or
 ``center`` (half on each side, as the official NRKNet test loader)."""
@@ -54,8 +64,13 @@ def pad_to_multiple(image: Tensor, multiple: int) -> tuple[Tensor, tuple[int, in
     return padded, (h, w)
 
 
-def load_psf(path: str | Path, normalize: bool = False) -> Tensor:
+def load_psf(path: str | Path, normalize: bool = False, force: bool = False) -> Tensor:
     """Read a PSF for ``--kernel`` as a ``(1, 1, h, w)`` float32 tensor summing to 1.
+
+    Files that look like a display picture of a PSF (a colour picture, a nearest-neighbour
+    enlargement, a PSF on a grey or white background: :func:`restorekit.psf.io.picture_problems`)
+    are refused, naming the PSF array beside them when there is one, unless ``force``
+    (``--force-kernel``).
 
     Array files (``.npy``, ``.npz``, ``.mat``) must already sum to 1 (within
     :data:`KERNEL_SUM_TOL`), since a kernel that does not is usually the wrong file or a
@@ -68,7 +83,7 @@ def load_psf(path: str | Path, normalize: bool = False) -> Tensor:
 
     p = Path(path)
     is_image = p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-    raw = np.asarray(load_kernel(p, normalize=False), dtype=np.float64)
+    raw = np.asarray(load_kernel(p, normalize=False, strict=not force, force_hint=FORCE_KERNEL_HINT), dtype=np.float64)
     total = float(raw.sum())
     if not is_image and not normalize and abs(total - 1.0) > KERNEL_SUM_TOL:
         raise InputError(
@@ -78,6 +93,39 @@ def load_psf(path: str | Path, normalize: bool = False) -> Tensor:
     if total <= 0:
         raise InputError(f"kernel '{p}' sums to {total:.6g}; a PSF must have positive mass")
     return torch.from_numpy(raw / total).float()[None, None]
+
+
+def check_kernel_fits(kernel_shape: tuple[int, ...], image_shape: tuple[int, ...], path: str | Path | None = None) -> None:
+    """Question a kernel larger than a quarter of the image it deblurs (either side).
+
+    Real blur is small against the photograph (camera shake and defocus of a few to a few
+    dozen pixels; the Levin et al. kernels are at most 27 px on 255 px images); a kernel over
+    :data:`KERNEL_MAX_FRACTION` of the image's height or width is nearly always a display
+    picture or the wrong file, and deblurring with it cannot work. Kernels of at most
+    :data:`KERNEL_SIZE_FLOOR` pixels a side pass on any image (our choice, for tiny images).
+
+    Args:
+        kernel_shape, image_shape: shapes ending in ``(h, w)`` and ``(H, W)``.
+        path: the kernel's file (named in the message; a PSF array beside a picture is suggested).
+
+    Raises:
+        InputError: naming both sizes, the limit, and the fixes (the ``.npy`` PSF,
+            ``--force-kernel``).
+    """
+    kh, kw = (int(v) for v in kernel_shape[-2:])
+    H, W = (int(v) for v in image_shape[-2:])
+    if (kh <= KERNEL_MAX_FRACTION * H and kw <= KERNEL_MAX_FRACTION * W) or max(kh, kw) <= KERNEL_SIZE_FLOOR:
+        return
+    from ..psf.io import sibling_array
+
+    source = f"kernel '{path}'" if path is not None else "the kernel"
+    alt = sibling_array(path) if path is not None and Path(path).suffix.lower() == ".png" else None
+    instead = f"pass the PSF array '{alt}' beside it" if alt else "pass the PSF itself (the .npy array, cropped to its support)"
+    raise InputError(
+        f"{source} is {kh}×{kw}, larger than a quarter of the {H}×{W} image (at most {int(KERNEL_MAX_FRACTION * H)}×"
+        f"{int(KERNEL_MAX_FRACTION * W)}); a blur that large is almost always a display picture of the PSF or the wrong "
+        f"file. {instead[0].upper() + instead[1:]}, or {FORCE_KERNEL_HINT} to use it anyway"
+    )
 
 
 @torch.no_grad()
