@@ -2,7 +2,7 @@
 
 Built-in commands: ``plugins``, ``components``, ``config validate|resolve``; the engine adds
 ``train``, ``eval``, ``deblur`` through :data:`BUILTIN_COMMAND_MODULES`, and any plugin can
-add more with the ``register_commands(cli)`` hook (the ``svmap`` plugin adds ``demo``).
+add more with the ``register_commands(cli)`` hook.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 70
 """An unexpected exception (EX_SOFTWARE): probably a bug; ``--debug`` shows where."""
 
-BUILTIN_COMMAND_MODULES: tuple[str, ...] = ("restorekit.engine.commands", "restorekit.inference.commands", "restorekit.weights_cli")
+BUILTIN_COMMAND_MODULES: tuple[str, ...] = ("restorekit.engine.commands", "restorekit.inference.commands", "restorekit.weights_cli", "restorekit.demo.run")
 """Core modules that expose ``add_commands(cli: CommandRegistry)``."""
 
 

@@ -75,6 +75,14 @@ class _Runner:
         return out.restored[..., :h, :w].clamp(0, 1), out
 
 
+def _applies(entry: DemoEntry, kind: str) -> bool:
+    """A row runs on the scenes of its task: non-blind rows on the known-PSF scenes, blind rows
+    on the blur types they were trained for (``motion``, ``defocus`` or both)."""
+    if kind == "nonblind":
+        return not entry.blind
+    return entry.blind and kind in str(entry.task).split("+")
+
+
 def _blur_field(output: Any, image: Tensor) -> Tensor | None:
     """Where the pipeline's operator, bound to its estimate, blurs: ``|n − A n|`` on white
     noise ``n``, averaged over 15×15 windows and the channels (``None`` without an operator)."""
@@ -164,13 +172,13 @@ def run_demo(
     paths = sample_images("demo")[:images]
     runners = [_Runner(e) for e in entries]
     kinds = ["nonblind"] if any(not e.blind for e in entries) else []
-    kinds += ["motion", "defocus"] if any(e.blind for e in entries) else []
+    kinds += [k for k in ("motion", "defocus") if any(_applies(e, k) for e in entries)]
     scenes: list[Scene] = []
     for i, path in enumerate(paths):
         sample = read_image(path, channels=3)[None]
         for kind in kinds:
             scenes.append(nonblind_scene(path.stem, sample, seed + i) if kind == "nonblind" else blind_scene(path.stem, sample, kind, seed + i))
-    jobs = [(s, r) for s in scenes for r in runners if (r.entry.blind == (s.kind != "nonblind"))]
+    jobs = [(s, r) for s in scenes for r in runners if _applies(r.entry, s.kind)]
     bar = None
     if progress:
         from tqdm import tqdm

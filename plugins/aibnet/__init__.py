@@ -41,3 +41,11 @@ def register_weights(register) -> None:
     """``aibnet.tiny``: the CPU-trained tiny AIBNet (pipelines/aibnet_tiny.yaml; weights/README.md is its card)."""
     if TINY_WEIGHTS.is_file():
         register("tiny", TINY_WEIGHTS)
+
+
+@hookimpl
+def register_pipelines(register) -> None:
+    """``aibnet.tiny`` in ``restorekit demo`` (blind)."""
+    if TINY_WEIGHTS.is_file():
+        register("tiny", weights=TINY_WEIGHTS, label="AIBNet tiny", paper="AIBNet", demo=True, order=40,
+                 summary="tiny AIBNet (NAFNet encoder, 2 SFDH/HFS sub-decoders), CPU-trained")

@@ -221,7 +221,11 @@ class AIBNetDecoder(Decoder):
             for sub in self.subdecoders:
                 nn.init.zeros_(sub.head.weight)
                 nn.init.zeros_(sub.head.bias)
-        self.size_multiple = 1
+        # The feature maps must be multiples of 16 (four ×2 levels). aibnet.nafnet_encoder pads
+        # internally, but another encoder (e.g. dramnet.depth_anything in a mix) does not, so the
+        # pipeline asks for multiples of 16 (lcm with the encoder's: 112 with the ViT/14);
+        # `restorekit deblur` pads any image to it and crops back.
+        self.size_multiple = 16
 
     # -- contract -----------------------------------------------------------------------
     def requires_spec(self) -> dict[str, PieceSpec]:

@@ -64,3 +64,11 @@ def register_weights(register) -> None:
     """``dramnet.tiny``: the CPU-trained tiny DRAMNet (weights/README.md is its card)."""
     if TINY_WEIGHTS.is_file():
         register("tiny", TINY_WEIGHTS)
+
+
+@hookimpl
+def register_pipelines(register) -> None:
+    """``dramnet.tiny`` in ``restorekit demo`` (blind; its blur map is shown beside the image)."""
+    if TINY_WEIGHTS.is_file():
+        register("tiny", weights=TINY_WEIGHTS, label="DRAMNet tiny", paper="DRAMNet", demo=True, order=30,
+                 summary="tiny DRAMNet (Depth-Anything ViT, Laplacian BME, reversible decoder), CPU-trained")

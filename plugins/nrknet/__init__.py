@@ -7,6 +7,8 @@ component modules lazily.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from restorekit import hookimpl
 
 
@@ -38,3 +40,22 @@ def register_losses(register) -> None:
 
     register("multiscale", MultiScalePredictionLoss)
     register("reblur", ReblurLoss)
+
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+TINY_WEIGHTS = WEIGHTS_DIR / "nrknet_tiny.safetensors"
+
+
+@hookimpl
+def register_weights(register) -> None:
+    """``nrknet.tiny``: the CPU-trained tiny NRKNet (pipelines/nrknet_tiny.yaml; weights/README.md is its card)."""
+    if TINY_WEIGHTS.is_file():
+        register("tiny", TINY_WEIGHTS)
+
+
+@hookimpl
+def register_pipelines(register) -> None:
+    """``nrknet.tiny`` in ``restorekit demo`` (blind defocus; its Γ field is shown as a blur field)."""
+    if TINY_WEIGHTS.is_file():
+        register("tiny", weights=TINY_WEIGHTS, label="NRKNet tiny", paper="NRKNet", demo=True, order=20,
+                 summary="tiny NRKNet (recursive kernels, cross-scale Neumann decoder), CPU-trained on defocus")
