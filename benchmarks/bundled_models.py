@@ -116,6 +116,10 @@ def main() -> None:
             card.metrics.update({f"heldout_{k}_input_psnr": v for k, v in blurry.items()})
             save_weights(tensors, e.weights, card=card)
             print(f"updated the card of {e.weights}")
+            readme = Path(e.weights).parent / "README.md"
+            if readme.is_file() and len(list(Path(e.weights).parent.glob("*.safetensors"))) == 1:
+                readme.write_text(card.markdown(), encoding="utf-8")  # the human-readable copy of the card
+                print(f"updated {readme}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ held-out PSNR against the blurry input.
 Data (our choice, for a quick end-to-end check of the components, not a paper number):
 
 * sharp images: Set3C ``butterfly`` and ``leaves`` (``/work/shared/data/set3c``; ``--data``)
-  plus the three bundled 224² sample photos (``plugins/svmap/samples``; ``--samples``) for
+  plus the three bundled 224² sample photos (``core/data/samples/demo``; ``--samples``) for
   training; Set3C ``starfish`` is held out (never seen in training);
 * blur: output-side layered disk defocus (``restorekit.psf.DepthDefocus``, 8 layers) with a
   smooth random radius map in [0, ``r_max``] px (default 5: the held-out blurry PSNR is
@@ -106,7 +106,7 @@ def psnr(a: Tensor, b: Tensor) -> float:
     return float(-10 * torch.log10(F.mse_loss(a.double(), b.double())))
 
 
-SAMPLES = Path(__file__).resolve().parents[1] / "plugins" / "svmap" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "core" / "data" / "samples" / "demo"
 
 
 def restored_psnr(pipe: torch.nn.Module, pairs: list[tuple[Tensor, Tensor]], device: str) -> list[float]:
@@ -126,7 +126,7 @@ def restored_psnr(pipe: torch.nn.Module, pairs: list[tuple[Tensor, Tensor]], dev
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("/work/shared/data/set3c"))
-    parser.add_argument("--samples", type=Path, default=SAMPLES, help="extra training photos (the bundled svmap samples)")
+    parser.add_argument("--samples", type=Path, default=SAMPLES, help="extra training photos (the bundled demo photographs)")
     parser.add_argument("--iterations", type=int, default=2000)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--warmup", type=int, default=20)

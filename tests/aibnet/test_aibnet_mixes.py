@@ -17,7 +17,7 @@ from restorekit.engine.trainer import Trainer
 from ..conftest import ROOT
 
 PIPELINES = ROOT / "pipelines"
-SAMPLES = ROOT / "plugins" / "aibnet" / "samples" / "train"
+SAMPLES = ROOT / "core" / "data" / "samples" / "train"  # bundled:train
 DATA = {"data": {"train": {"type": "synthetic", "root": str(SAMPLES), "crop": 112, "length": 8, "flips": True,
                            "degradations": [{"type": "motion_bf", "canvas": 9, "max_len": [3, 6], "fraction": 1.0}]}}}
 SHORT = {"train.batch_size": 2, "train.val_every": 0, "train.checkpoint_every": 0, "train.log_every": 1}

@@ -13,7 +13,7 @@ import torch
 
 from ..conftest import ROOT, run_cli
 
-SAMPLES = ROOT / "plugins" / "svmap" / "samples"
+SAMPLES = ROOT / "core" / "data" / "samples" / "demo"  # bundled:demo
 
 
 def _images(tmp_path: Path) -> Path:
