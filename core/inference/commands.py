@@ -57,6 +57,18 @@ def _auto_tile(image: torch.Tensor, pipeline: Any, requested: int | None) -> int
     return -(-AUTO_TILE // m) * m
 
 
+def _pipeline_channels(pipeline: Any) -> int | None:
+    """The image channels the pipeline's first network expects (``in_channels`` of its encoder,
+    blur estimators, then decoder, the first that is 1 or 3), or ``None`` (channelwise solvers)."""
+    parts = [getattr(pipeline, "encoder", None), *list(getattr(pipeline, "blur_estimators", None) or []),
+             getattr(pipeline, "decoder", None)]
+    for part in parts:
+        c = getattr(part, "in_channels", None)
+        if isinstance(c, int) and c in (1, 3):
+            return c
+    return None
+
+
 def _build_pipeline(config: str | None, overrides: Sequence[str], weights: str | None, device: torch.device, kernel_given: bool = False) -> Any:
     """See :func:`restorekit.inference.resolve.build_for_command`."""
     from .resolve import build_for_command
@@ -194,6 +206,7 @@ def run_deblur(args: argparse.Namespace) -> int:
     pipeline = _build_pipeline(args.pipeline, args.override, args.weights, device, kernel_given=bool(args.kernel))
     force_kernel = bool(getattr(args, "force_kernel", False))
     kernel = load_psf(args.kernel, normalize=args.normalize_kernel, force=force_kernel) if args.kernel else None
+    expected = None if args.channels else _pipeline_channels(pipeline)
     prepare_output_dir(folder)
     for job in jobs:
         if job.renamed_from is not None:
@@ -203,7 +216,12 @@ def run_deblur(args: argparse.Namespace) -> int:
     for job in jobs:
         try:
             image, bits = read_image_with_depth(job.src, nonfinite="repair" if args.repair_nonfinite else "error")
-            model_input = convert_channels(image, args.channels) if args.channels else image
+            channels = args.channels or expected
+            model_input = convert_channels(image, channels) if channels else image
+            if channels and channels != image.shape[0] and not args.channels:
+                print(f"note: {job.src} has {image.shape[0]} channel(s) and the pipeline expects {channels}; restoring it "
+                      f"{'as RGB (grey repeated)' if channels == 3 else 'as luma'} and writing {image.shape[0]} channel(s) "
+                      f"(set --channels to change)", file=sys.stderr)
             if kernel is not None and not force_kernel:
                 check_kernel_fits(kernel.shape, model_input.shape, args.kernel)
             t0 = time.perf_counter()

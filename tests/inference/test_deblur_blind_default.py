@@ -104,3 +104,47 @@ def test_blind_default_beats_the_blurry_input(tmp_path: Path, kind: str, capsys:
     assert said and entry.name in said[0] and "default blind pipeline" in said[0], err
     assert "weights: " in said[0] and (entry.weights is None or str(entry.weights) in said[0]), err
     assert restored_psnr > blurry_psnr, f"{kind}: {entry.name} gives {restored_psnr:.2f} dB from {blurry_psnr:.2f} dB"
+
+
+def test_blind_default_on_odd_sized_16bit_gray(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No options on a 16-bit grayscale photo whose size is no multiple of anything (101×77):
+    the output keeps size, channels and bit depth, and beats the blurry input."""
+    from restorekit.functional import conv2d
+    from restorekit.psf import motion_bf
+
+    rgb = np.asarray(Image.open(SET3C / "leaves.png").convert("RGB"), dtype=np.float64) / 255
+    gray = rgb @ np.array([0.299, 0.587, 0.114])
+    k = motion_bf(seed=3, canvas=15, max_len=MOTION_LEN, fraction=1.0)
+    big = torch.from_numpy(np.ascontiguousarray(gray[60 : 60 + 101 + 14, 70 : 70 + 77 + 14]))[None, None]
+    y = conv2d(big, k, boundary="valid", method="fft")[0, 0]
+    y = (y + NOISE * torch.randn(y.shape, generator=torch.Generator().manual_seed(7), dtype=y.dtype)).clamp(0, 1)
+    sharp = gray[67 : 67 + 101, 77 : 77 + 77]
+    Image.fromarray(np.round(y.numpy() * 65535).astype(np.uint16)).save(tmp_path / "g16.png")
+    assert main(["deblur", str(tmp_path / "g16.png"), "-o", str(tmp_path / "out")]) == 0, capsys.readouterr().err
+    with Image.open(tmp_path / "out" / "g16.png") as im:
+        assert im.mode.startswith("I;16") and im.size == (77, 101)
+        out = np.asarray(im, dtype=np.float64) / 65535
+
+    def psnr(a: np.ndarray) -> float:
+        return float(10 * np.log10(1 / np.mean((a - sharp) ** 2)))
+
+    assert psnr(out) > psnr(y.numpy())
+
+
+def test_gray_image_needs_no_channels_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A 3-channel pipeline on a grayscale file: grey repeated in, luma out, with a note (tiny.yaml's
+    U-Net starts as the identity, so the file comes back unchanged)."""
+    from tests.conftest import ROOT
+
+    arr = np.random.default_rng(0).integers(0, 256, (33, 40), dtype=np.uint8)
+    Image.fromarray(arr).save(tmp_path / "g.png")
+    k = np.zeros((5, 5))
+    k[2, 1:4] = 1 / 3
+    np.save(tmp_path / "k.npy", k)
+    code = main(["deblur", str(tmp_path / "g.png"), "-o", str(tmp_path / "out"), "--pipeline", str(ROOT / "pipelines" / "tiny.yaml"),
+                 "--kernel", str(tmp_path / "k.npy"), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "pipeline expects 3" in err
+    out = np.asarray(Image.open(tmp_path / "out" / "g.png"))
+    assert out.shape == arr.shape and np.abs(out.astype(int) - arr.astype(int)).max() <= 1
