@@ -20,9 +20,10 @@ KERNEL_MAX_FRACTION = 0.25
 """``restorekit deblur --kernel`` questions a kernel taller than this fraction of the image's
 height or wider than this fraction of its width (:func:`check_kernel_fits`)."""
 
-KERNEL_SIZE_FLOOR = 8
+KERNEL_SIZE_FLOOR = 15
 """Kernels of at most this many pixels on both sides are never questioned for their size (on
-images under 32 px, tests and thumbnails, a quarter of the image is a few pixels)."""
+images under 60 px, tests and thumbnails, a quarter of the image is a few pixels; display
+pictures are larger, and the enlarged ones are caught by their blocks anyway)."""
 
 FORCE_KERNEL_HINT = "pass --force-kernel"
 
@@ -116,6 +117,8 @@ def check_kernel_fits(kernel_shape: tuple[int, ...], image_shape: tuple[int, ...
     H, W = (int(v) for v in image_shape[-2:])
     if (kh <= KERNEL_MAX_FRACTION * H and kw <= KERNEL_MAX_FRACTION * W) or max(kh, kw) <= KERNEL_SIZE_FLOOR:
         return
+    if kh > H or kw > W:
+        return  # deblur_image's own error ("the image is smaller than the kernel") says more
     from ..psf.io import sibling_array
 
     source = f"kernel '{path}'" if path is not None else "the kernel"
