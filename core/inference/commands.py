@@ -114,7 +114,7 @@ def configure_deblur(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--force-kernel", action="store_true",
         help="use the --kernel file even if it looks like a display picture of a PSF (colour, enlarged with "
-        "nearest-neighbour, on a grey/white background) or is larger than a quarter of the image; by default such "
+        "nearest-neighbour, on a grey/white background) or is over 15 px and larger than a quarter of the image; by default such "
         "files are refused (pass the .npy PSF that `restorekit demo` writes beside each preview)",
     )
     p.add_argument(

@@ -152,7 +152,7 @@ def picture_problems(array: Any, channel_spread: float = 0.0) -> list[str]:
         contrast = float(np.abs(rel - level).max())
         if at_border >= BACKGROUND_BORDER_SHARE and area >= BACKGROUND_AREA_SHARE and contrast >= BACKGROUND_CONTRAST_MIN:
             problems.append(
-                f"{100 * area:.0f}% of its pixels, its border included, sit at one nonzero level ({100 * level:.0f}% of "
+                f"{int(100 * area)}% of its pixels, its border included, sit at one nonzero level ({100 * level:.0f}% of "
                 f"the maximum): a picture's grey or white background; a PSF falls to zero at its border"
             )
     return problems
