@@ -65,6 +65,92 @@ class PredictionNet(nn.Sequential):
         return [m for m in self if isinstance(m, nn.Conv2d)][-1]
 
 
+def _shifted(up: Tensor, a: int, b: int, H: int, W: int) -> Tensor:
+    """The ``H × W`` window of the padded ``up`` at offset ``(a, b)``: ``u(p + (a, b) − c)``."""
+    return up[..., a : a + H, b : b + W]
+
+
+def _apply_loop(u: Tensor, taps: Tensor, s: int) -> Tensor:
+    """``out[:, i] = Σ_q taps[:, i, q] ⊙ u(· + q − c)``: ``u`` ``(B, 1, H, W)``, ``taps``
+    ``(B, n, s², H, W)`` → ``(B, n, H, W)`` by ``s²`` fused multiply-adds over shifted views
+    of the zero-padded ``u`` (no im2col)."""
+    B, n, _, H, W = taps.shape
+    c = s // 2
+    up = F.pad(u, (c, c, c, c))
+    out = torch.zeros(B, n, H, W, dtype=u.dtype, device=u.device)
+    for a in range(s):
+        for b in range(s):
+            out.addcmul_(taps[:, :, a * s + b], _shifted(up, a, b, H, W))
+    return out
+
+
+def _adjoint_loop(r: Tensor, taps: Tensor, s: int) -> Tensor:
+    """``Σ_i F_iᵀ r_i``: ``r`` ``(B, n, H, W)`` → ``(B, 1, H, W)``, scattering every tap's
+    product onto the zero-padded canvas and cropping (the exact adjoint of :func:`_apply_loop`)."""
+    B, n, _, H, W = taps.shape
+    c = s // 2
+    canvas = torch.zeros(B, 1, H + 2 * c, W + 2 * c, dtype=r.dtype, device=r.device)
+    for a in range(s):
+        for b in range(s):
+            view = _shifted(canvas, a, b, H, W)
+            for i in range(n):
+                view.addcmul_(taps[:, i : i + 1, a * s + b], r[:, i : i + 1])
+    return canvas[..., c : c + H, c : c + W]
+
+
+def _taps_grad(r: Tensor, u: Tensor, s: int) -> Tensor:
+    """``∂⟨r, F u⟩ / ∂taps``: ``out[:, i, q] = r_i ⊙ u(· + q − c)`` ``(B, n, s², H, W)``."""
+    B, n, H, W = r.shape
+    c = s // 2
+    up = F.pad(u, (c, c, c, c))
+    out = torch.empty(B, n, s * s, H, W, dtype=r.dtype, device=r.device)
+    for a in range(s):
+        for b in range(s):
+            torch.mul(r, _shifted(up, a, b, H, W), out=out[:, :, a * s + b])
+    return out
+
+
+class _PixelFilter(torch.autograd.Function):
+    """``F u`` with hand-written backward: ``∂u = Fᵀ g`` (:func:`_adjoint_loop`) and
+    ``∂taps = g ⊗ shifted u`` (:func:`_taps_grad`), each ``s²`` fused passes. (Autograd
+    through the tap loop itself materialises a full-size zero gradient of the taps per tap
+    — ``s²`` times the taps' size per call — which made SVMAP's backward 50× its forward.)"""
+
+    @staticmethod
+    def forward(ctx, u: Tensor, taps: Tensor, s: int) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(u, taps)
+        ctx.s = s
+        return _apply_loop(u, taps, s)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g: Tensor):  # type: ignore[override]
+        u, taps = ctx.saved_tensors
+        g = g.contiguous()
+        gu = _adjoint_loop(g, taps, ctx.s) if ctx.needs_input_grad[0] else None
+        gt = _taps_grad(g, u, ctx.s) if ctx.needs_input_grad[1] else None
+        return gu, gt, None
+
+
+class _PixelFilterAdjoint(torch.autograd.Function):
+    """``Σ_i F_iᵀ r_i`` with hand-written backward: ``∂r = F g`` and ``∂taps = r ⊗ shifted g``."""
+
+    @staticmethod
+    def forward(ctx, r: Tensor, taps: Tensor, s: int) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(r, taps)
+        ctx.s = s
+        return _adjoint_loop(r, taps, s)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g: Tensor):  # type: ignore[override]
+        r, taps = ctx.saved_tensors
+        g = g.contiguous()
+        gr = _apply_loop(g, taps, ctx.s) if ctx.needs_input_grad[0] else None
+        gt = _taps_grad(r, g, ctx.s) if ctx.needs_input_grad[1] else None
+        return gr, gt, None
+
+
 class FilterBank:
     """``n`` per-pixel filters of size ``s × s`` applied to a one-channel image.
 
@@ -77,13 +163,17 @@ class FilterBank:
     ``(F_i u)_p = Σ_q f_{i,p}(q) u(p + q − c)`` (gather form, zero padding, spec §1.2),
     and ``bank.adjoint(r)`` maps ``(B, n, H, W)`` back to ``Σ_i F_iᵀ r_i`` ``(B, 1, H, W)``.
 
-    These are the model's learned filters (not the blur). On CUDA they run through
-    :func:`restorekit.kernels.pixel_filter_apply` / ``pixel_filter_adjoint`` (Triton). On
-    the CPU, where those kernels unfold ``n`` copies of the one input channel
-    (``n·s²·H·W`` floats materialised per call), the bank accumulates tap by tap over
-    shifted views of the zero-padded input (``s²`` fused multiply-adds, no im2col, no large
-    temporaries); the adjoint scatters the same way. Same arithmetic, tested equal to the
-    kernels.
+    These are the model's learned filters (not the blur). Implementation:
+
+    * **uniform** filters (SIMAP): one grouped ``conv2d`` (correlation, padding ``s // 2``)
+      and its ``conv_transpose2d``, the images as groups;
+    * **per-pixel, CUDA**: :func:`restorekit.kernels.pixel_filter_apply` /
+      ``pixel_filter_adjoint`` (Triton);
+    * **per-pixel, CPU**: ``s²`` fused multiply-adds over shifted views of the zero-padded
+      input (no im2col: those kernels unfold ``n`` copies of the input, ``n·s²·H·W`` floats
+      per call), the adjoint scattering the same way, with a hand-written backward of the
+      same form (:class:`_PixelFilter`); same arithmetic, tested equal to the kernels and by
+      gradcheck.
     """
 
     def __init__(self, filters: Tensor, n: int, size: tuple[int, int]) -> None:
@@ -92,40 +182,40 @@ class FilterBank:
         s = int(round(ss**0.5))
         if n * s * s != nss or s % 2 == 0:
             raise ValueError(f"{nss} filter channels are not n·s² with n = {n} and odd s")
+        self.n, self.s, self.size = n, s, (int(size[0]), int(size[1]))
+        self.uniform = (fh, fw) == (1, 1) and self.size != (1, 1)
         taps = filters.reshape(B, n, ss, fh, fw)
-        if (fh, fw) != tuple(size):
-            taps = taps.expand(B, n, ss, int(size[0]), int(size[1]))
-        self.taps, self.n, self.s = taps, n, s
+        if (fh, fw) != self.size and not self.uniform:
+            taps = taps.expand(B, n, ss, *self.size)
+        self.taps = taps
 
-    def _fast(self, t: Tensor) -> bool:
-        return t.device.type == "cpu"
+    def _full_taps(self, batch: int, dtype: torch.dtype) -> Tensor:
+        t = self.taps.to(dtype)
+        return t.expand(batch, self.n, self.s * self.s, *self.size)
+
+    def _conv_weight(self, batch: int, dtype: torch.dtype) -> Tensor:
+        t = self.taps.to(dtype)
+        return t.expand(batch, *t.shape[1:]).reshape(batch * self.n, 1, self.s, self.s)
 
     def __call__(self, u: Tensor) -> Tensor:
-        if not self._fast(u):
-            return pixel_filter_apply(u.expand(-1, self.n, -1, -1), self.taps)
         B, _, H, W = u.shape
-        s, c = self.s, self.s // 2
-        up = F.pad(u, (c, c, c, c))
-        taps = self.taps.to(u.dtype)
-        out = torch.zeros(B, self.n, H, W, dtype=u.dtype, device=u.device)
-        for a in range(s):
-            for b in range(s):
-                out.addcmul_(taps[:, :, a * s + b], up[..., a : a + H, b : b + W])
-        return out
+        if self.uniform:
+            out = F.conv2d(u.reshape(1, B, H, W), self._conv_weight(B, u.dtype), padding=self.s // 2, groups=B)
+            return out.reshape(B, self.n, H, W)
+        taps = self._full_taps(B, u.dtype)
+        if u.device.type != "cpu":
+            return pixel_filter_apply(u.expand(-1, self.n, -1, -1), taps)
+        return _PixelFilter.apply(u, taps, self.s)
 
     def adjoint(self, r: Tensor) -> Tensor:
-        if not self._fast(r):
-            return pixel_filter_adjoint(r, self.taps).sum(dim=1, keepdim=True)
         B, n, H, W = r.shape
-        s, c = self.s, self.s // 2
-        taps = self.taps.to(r.dtype)
-        canvas = torch.zeros(B, 1, H + 2 * c, W + 2 * c, dtype=r.dtype, device=r.device)
-        for a in range(s):
-            for b in range(s):
-                view = canvas[..., a : a + H, b : b + W]
-                for i in range(n):
-                    view.addcmul_(taps[:, i : i + 1, a * s + b], r[:, i : i + 1])
-        return canvas[..., c : c + H, c : c + W]
+        if self.uniform:
+            out = F.conv_transpose2d(r.reshape(1, B * n, H, W), self._conv_weight(B, r.dtype), padding=self.s // 2, groups=B)
+            return out.reshape(B, 1, H, W)
+        taps = self._full_taps(B, r.dtype)
+        if r.device.type != "cpu":
+            return pixel_filter_adjoint(r, taps).sum(dim=1, keepdim=True)
+        return _PixelFilterAdjoint.apply(r, taps, self.s)
 
     def normal(self, u: Tensor, weights: Tensor | None = None) -> Tensor:
         """``Σ_i F_iᵀ (w_i ⊙ F_i u)`` (weights ``(B, n, H, W)`` or none)."""

@@ -275,17 +275,18 @@ class SolverPhysics:
 
     def psf(self) -> tuple[Tensor, tuple[int, int]]:
         """The response of ``A`` to a Dirac at the domain centre, placed back on the domain
-        grid ``(B, C, H_d, W_d)``, and that centre ``(c_h, c_w)``."""
+        grid ``(B, C, H_d, W_d)``, and that centre ``(c_h, c_w)``. Differentiable in the
+        operator's parameters (so are the preconditioners built on it: the gradient of a
+        truncated preconditioned CG then matches finite differences)."""
         if "psf" not in self._otf:
             Hd, Wd = self.domain_size
             ch, cw = Hd // 2, Wd // 2
             delta = torch.zeros(self.domain_shape, dtype=self.dtype, device=self.device)
             delta[..., ch, cw] = 1.0
-            with torch.no_grad():
-                response = self.A(delta)  # (B, C, H, W)
+            response = self.A(delta)  # (B, C, H, W); tracked by autograd when the operator's parameters are
             top, _, left, _ = self.margins
-            psf = torch.zeros(self.domain_shape, dtype=self.dtype, device=self.device)
-            psf[..., top : top + response.shape[-2], left : left + response.shape[-1]] = response
+            H, W = int(response.shape[-2]), int(response.shape[-1])
+            psf = F.pad(response, (left, Wd - W - left, top, Hd - H - top))
             self._otf["psf"] = (psf, (ch, cw))
         return self._otf["psf"]
 
