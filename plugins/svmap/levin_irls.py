@@ -41,7 +41,10 @@ from restorekit.functional import conv2d, conv2d_adjoint, psf2otf
 from .cg import CirculantPreconditioner, conjugate_gradient
 from .physics import DTYPES, SolverPhysics, bind_physics
 
-__all__ = ["LevinIRLS", "LevinNormalOperator", "derivative_filters", "irls_weights"]
+__all__ = ["MIN_SIZE", "LevinIRLS", "LevinNormalOperator", "derivative_filters", "irls_weights"]
+
+MIN_SIZE = 3
+"""Smallest image side ``svmap.levin_irls`` accepts (the 3-tap second-derivative filters)."""
 
 
 def derivative_filters(dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu") -> list[tuple[str, Tensor, float]]:
@@ -219,6 +222,12 @@ class LevinIRLS(Decoder):
         estimate: BlurEstimate,
         operator: Operator | None,
     ) -> DecoderOutput:
+        if image.dim() == 4 and min(int(image.shape[-2]), int(image.shape[-1])) < MIN_SIZE:
+            raise InputError(
+                f"svmap.levin_irls: the image is {int(image.shape[-2])}×{int(image.shape[-1])} pixels; it needs at "
+                f"least {MIN_SIZE}×{MIN_SIZE} (min(H, W) >= {MIN_SIZE}: the second-derivative filters dxx, dyy are "
+                f"3 taps long). Use a larger image"
+            )
         physics = self.bind(image, estimate, operator)
         solutions, counts = self.solve(image, physics)
         iterates = [self._finish(physics.crop(x), image.dtype) for x in solutions]

@@ -417,3 +417,13 @@ def test_missing_kernel_is_a_clear_error() -> None:
         LevinIRLS()(torch.rand(1, 1, 8, 8), None, BlurEstimate(), None)
     with pytest.raises(restorekit.InputError, match="larger than the image"):
         HQS()(torch.rand(1, 1, 8, 8), None, BlurEstimate(kernel=torch.ones(1, 1, 9, 9) / 81), None)
+
+
+@pytest.mark.parametrize("size", [(2, 8), (8, 1), (2, 2)])
+def test_levin_irls_rejects_images_smaller_than_3_pixels(size: tuple[int, int]) -> None:
+    H, W = size
+    with pytest.raises(restorekit.InputError, match=rf"{H}×{W} pixels.*at least 3×3"):
+        LevinIRLS()(torch.rand(1, 1, H, W), None, BlurEstimate(kernel=torch.ones(1, 1, 1, 1)), None)
+    # the smallest accepted size runs
+    out = LevinIRLS(max_it=5)(torch.rand(1, 1, 3, 3), None, BlurEstimate(kernel=torch.ones(1, 1, 1, 1)), None)
+    assert out.restored.shape == (1, 1, 3, 3)
