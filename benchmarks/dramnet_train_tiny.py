@@ -131,6 +131,7 @@ def write_bundle(pipe: torch.nn.Module, results: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/dramnet_tiny"))
+    parser.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
     parser.add_argument("--save", action="store_true", help=f"write {WEIGHTS.relative_to(ROOT)} with a model card")
     parser.add_argument("--from-run", type=Path, default=None,
                         help="do not train: write the bundle from a finished run of this script (its model.safetensors and results.json)")
@@ -151,7 +152,7 @@ def main() -> None:
     from restorekit.engine.trainer import Trainer
 
     torch.manual_seed(0)
-    trainer = Trainer(PIPELINE, args.override, out_dir=args.out, device="cpu", progress=False)
+    trainer = Trainer(PIPELINE, args.override, out_dir=args.out, device="cpu", progress=False, overwrite=args.overwrite)
     pipe = trainer.pipeline
     val, full = val_pairs(), full_pairs()
     before = {"val": evaluate(pipe, val), "full": evaluate(pipe, full)}
