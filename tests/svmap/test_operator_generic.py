@@ -19,7 +19,7 @@ from PIL import Image
 
 import restorekit
 from restorekit import BlurEstimate, BlurEstimator, PipelineError
-from restorekit.plugins.svmap.demo import sample_images
+from restorekit.data.samples import sample_images
 from restorekit.plugins.svmap.hqs import HQSNormalOperator
 from restorekit.plugins.svmap.levin_irls import LevinNormalOperator, derivative_filters, irls_weights
 from restorekit.plugins.svmap.physics import bind_physics
@@ -126,7 +126,7 @@ def test_missing_operator_parameters_is_a_clear_error() -> None:
 
 def _photo(index: int, size: int = 64, top: int = 60, left: int = 70) -> torch.Tensor:
     """An RGB crop of a bundled sample photograph (astronaut, chelsea, coffee; not Set3C)."""
-    arr = np.asarray(Image.open(sample_images()[index]).convert("RGB"), dtype=np.float64) / 255.0
+    arr = np.asarray(Image.open(sample_images("demo")[index]).convert("RGB"), dtype=np.float64) / 255.0
     return torch.from_numpy(np.ascontiguousarray(arr[top:top + size, left:left + size].transpose(2, 0, 1)))[None]
 
 
