@@ -17,10 +17,18 @@ time per image.
 
 Methods (``--methods``): ``gaussian_l2`` (Gaussian-prior FFT deconvolution, λ₀ = 2e-3),
 ``hqs`` (Krishnan–Fergus, λ = 2e3, α = 1/2, circular), ``levin_irls`` (Levin 2007,
-λ = 1e-3, 200 CG iterations, circular boundary), ``levin_irls_free`` (the same with
-Levin's free boundary), and any trained pipeline given with ``--pipeline FILE
-[--weights W]``. ``--irls-curve`` also prints PSNR against the number of Levin IRLS
-iterations (1, 2, 3, …, 50; cf. SVMAP supplement Table 11).
+λ = 1e-3, at most 200 CG iterations, circular boundary), ``levin_irls_free`` (the same
+with Levin's free boundary), ``svmap_small`` (the bundled small SVMAP, free boundary),
+and any trained pipeline given with ``--pipeline FILE [--weights W]``.
+
+When DeepInverse is installed (``pip install restorekit[bench]``) the default methods also
+include its CPU solvers on the same inputs, with its circular ``BlurFFT`` physics (the
+observations are circularly blurred): ``dinv_tv_pgd`` (TV prior, L2 data term, proximal
+gradient descent, step 1/‖A‖² = 1, λ = ``--dinv-lambda``, ``--dinv-iterations``
+iterations, the TV prox by ``--dinv-tv-iterations`` inner iterations) and
+``dinv_tv_fista`` (the same with FISTA). The table adds each method's time relative to
+``hqs`` measured in the same run. ``--irls-curve`` also prints PSNR against the number of
+Levin IRLS iterations (1, 2, 3, …, 50; cf. SVMAP supplement Table 11).
 
 Usage::
 
@@ -28,6 +36,7 @@ Usage::
     python benchmarks/nonblind.py --sigma 2.55 7.65 --variant dpir_exact float --out bench_out
     python benchmarks/nonblind.py --methods hqs --pipeline my_svmap.yaml --weights w.safetensors
     python benchmarks/nonblind.py --irls-curve --curve-images 1 --methods none
+    python benchmarks/nonblind.py --methods hqs,dinv_tv_pgd --threads 2
 
 Needs the shared test data (``--data``, default ``../shared/data`` beside the repository).
 """
@@ -155,7 +164,45 @@ def _torch_method(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], devi
     return run
 
 
-def build_methods(names: list[str], device: str, pipeline: str | None = None, weights: str | None = None) -> dict[str, Method]:
+DEEPINV_METHODS = ("dinv_tv_pgd", "dinv_tv_fista")
+
+
+def deepinv_available() -> bool:
+    try:
+        import deepinv  # noqa: F401
+    except Exception:  # pragma: no cover - optional dependency
+        return False
+    return True
+
+
+def _deepinv_method(name: str, device: str, lam: float, iterations: int, tv_iterations: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """DeepInverse's TV-regularised solver on ``BlurFFT`` (circular) physics, set up as in
+    its own TV deblurring example (``examples/optimization/demo_TV_minimisation.py``: Set3C
+    and a Levin kernel; step 1, ``TVPrior(n_it_max=20)``, 300 iterations, early stop), with
+    λ for our noise level. A fresh solver per image (its TV prox warm-restarts between calls)."""
+    import deepinv as dinv
+    from deepinv.optim import FISTA, PGD
+    from deepinv.optim.data_fidelity import L2
+    from deepinv.optim.prior import TVPrior
+
+    cls = {"dinv_tv_pgd": PGD, "dinv_tv_fista": FISTA}[name]
+
+    def run(y: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        model = cls(data_fidelity=L2(), prior=TVPrior(n_it_max=tv_iterations), lambda_reg=lam, stepsize=1.0,
+                    max_iter=iterations, early_stop=True)
+        physics = dinv.physics.BlurFFT(img_size=tuple(y.shape[1:]), filter=k, device=device)
+        return model(y, physics)
+
+    return run
+
+
+def build_methods(
+    names: list[str],
+    device: str,
+    pipeline: str | None = None,
+    weights: str | None = None,
+    dinv: dict | None = None,
+) -> dict[str, Method]:
     """The methods to benchmark, by name (see the module docstring)."""
     import restorekit
     from restorekit import BlurEstimate
@@ -166,18 +213,31 @@ def build_methods(names: list[str], device: str, pipeline: str | None = None, we
         dec = restorekit.create(name, **options).to(device)
         return lambda y, k: dec(y, None, BlurEstimate(kernel=k), None).restored
 
+    def bundled() -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        from restorekit.bundled import get_bundled
+
+        pipe = get_bundled("svmap.small").build().to(device)  # plugins/svmap/weights, card inside
+        return lambda y, k: pipe({"blurry": y, "kernel": k}).restored
+
+    dinv = dict(dinv or {})
     table: dict[str, Callable[[], Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]] = {
         "gaussian_l2": lambda: lambda y, k: gaussian_prior_deconv(y.double(), k.double(), lam=2e-3, pad=False).float(),
         "hqs": lambda: decoder("svmap.hqs", padding="none"),
         "levin_irls": lambda: decoder("svmap.levin_irls", boundary="circular"),
         "levin_irls_free": lambda: decoder("svmap.levin_irls", boundary="free"),
+        "svmap_small": bundled,
     }
+    for n in DEEPINV_METHODS:
+        table[n] = (lambda n: lambda: _deepinv_method(n, device, dinv.get("lam", 2e-3), dinv.get("iterations", 300),
+                                                       dinv.get("tv_iterations", 20)))(n)
     out: dict[str, Method] = {}
     for n in names:
         if n == "none":
             continue
         if n not in table:
             raise SystemExit(f"unknown method {n!r}; choose from {', '.join(table)} (or give --pipeline)")
+        if n in DEEPINV_METHODS and not deepinv_available():
+            raise SystemExit(f"{n} needs DeepInverse: pip install 'restorekit[bench]' (or pip install deepinv)")
         out[n] = _torch_method(table[n](), device)
     if pipeline is not None:
         pipe = restorekit.load_pipeline(pipeline).to(device).eval()
@@ -202,39 +262,54 @@ def evaluate(
     kernels: dict[str, np.ndarray],
     sigma: float,
     variant: str,
-    echo: Callable[[str], None] = print,
+    echo: Callable[..., None] = print,
+    pairs: list[tuple[str, str]] | None = None,
 ) -> dict[str, dict]:
-    """``{method: {"psnr": {kernel: {image: dB}}, "seconds": [per image]}}``."""
+    """``{method: {"psnr": {kernel: {image: dB}}, "seconds": [per image]}}`` over the
+    kernels × images grid, or over ``pairs`` of (kernel, image) when given."""
     results: dict[str, dict] = {m: {"psnr": {}, "seconds": []} for m in methods}
-    for kname, k in kernels.items():
-        for iname, x in images.items():
-            y = degrade(x, k, sigma, variant)
-            for m, fn in methods.items():
-                t0 = time.perf_counter()
-                xhat = fn(y, k)
-                results[m]["seconds"].append(time.perf_counter() - t0)
-                results[m]["psnr"].setdefault(kname, {})[iname] = psnr_u8(to_uint8(xhat), x)
-            echo(f"  {variant} σ={sigma * 255:.2f}/255 {kname} {iname}: " + ", ".join(
-                f"{m} {results[m]['psnr'][kname][iname]:.2f}" for m in methods))
+    cases = pairs if pairs is not None else [(k, i) for k in kernels for i in images]
+    for kname, iname in cases:
+        k, x = kernels[kname], images[iname]
+        y = degrade(x, k, sigma, variant)
+        for m, fn in methods.items():
+            t0 = time.perf_counter()
+            xhat = fn(y, k)
+            results[m]["seconds"].append(time.perf_counter() - t0)
+            results[m]["psnr"].setdefault(kname, {})[iname] = psnr_u8(to_uint8(xhat), x)
+        echo(f"  {variant} σ={sigma * 255:.2f}/255 {kname} {iname}: " + ", ".join(
+            f"{m} {results[m]['psnr'][kname][iname]:.2f} ({results[m]['seconds'][-1]:.1f} s)" for m in methods), flush=True)
     return results
 
 
-def table_markdown(results: dict[str, dict], blurry: dict[str, dict] | None, title: str) -> str:
-    """Per-kernel mean PSNR (over the images), overall mean and time per image."""
+def table_markdown(results: dict[str, dict], blurry: dict[str, dict] | None, title: str, reference: str = "hqs") -> str:
+    """Per-kernel mean PSNR (over the images), overall mean, time per image and the time
+    relative to ``reference`` (measured in the same run)."""
     kernels = list(next(iter(results.values()))["psnr"]) if results else []
-    lines = [title, "", "| method | " + " | ".join(kernels) + " | mean | s/image |", "|---|" + "---|" * (len(kernels) + 2)]
+    ref = float(np.mean(results[reference]["seconds"])) if reference in results and results[reference].get("seconds") else None
+    extra = f" × {reference} time |" if ref else ""
+    lines = [title, "", "| method | " + " | ".join(kernels) + " | mean | s/image |" + extra,
+             "|---|" + "---|" * (len(kernels) + 2 + (1 if ref else 0))]
     rows = dict(results)
     if blurry is not None:
         rows = {"blurry (input)": blurry, **rows}
     for m, r in rows.items():
         per_k = [float(np.mean(list(r["psnr"][k].values()))) for k in kernels]
         secs = f"{np.mean(r['seconds']):.2f}" if r.get("seconds") else "–"
-        lines.append(f"| {m} | " + " | ".join(f"{v:.2f}" for v in per_k) + f" | {np.mean(per_k):.2f} | {secs} |")
+        ratio = ""
+        if ref:
+            ratio = f" {np.mean(r['seconds']) / ref:.1f} |" if r.get("seconds") else " – |"
+        lines.append(f"| {m} | " + " | ".join(f"{v:.2f}" for v in per_k) + f" | {np.mean(per_k):.2f} | {secs} |" + ratio)
     return "\n".join(lines) + "\n"
 
 
-def blurry_scores(images: dict[str, np.ndarray], kernels: dict[str, np.ndarray], sigma: float, variant: str) -> dict:
-    return {"psnr": {k: {i: psnr_u8(to_uint8(degrade(x, kv, sigma, variant)), x) for i, x in images.items()} for k, kv in kernels.items()}}
+def blurry_scores(images: dict[str, np.ndarray], kernels: dict[str, np.ndarray], sigma: float, variant: str,
+                  pairs: list[tuple[str, str]] | None = None) -> dict:
+    cases = pairs if pairs is not None else [(k, i) for k in kernels for i in images]
+    out: dict = {"psnr": {}}
+    for k, i in cases:
+        out["psnr"].setdefault(k, {})[i] = psnr_u8(to_uint8(degrade(images[i], kernels[k], sigma, variant)), images[i])
+    return out
 
 
 def irls_curve(
@@ -295,11 +370,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with levin09_kernels.npz and set3c/")
     ap.add_argument("--sigma", type=float, nargs="+", default=[2.55], help="noise std in 8-bit units (2.55 and/or 7.65)")
     ap.add_argument("--variant", nargs="+", default=["dpir_exact"], choices=VARIANTS)
-    ap.add_argument("--methods", default="gaussian_l2,hqs,levin_irls", help="comma list (gaussian_l2,hqs,levin_irls,levin_irls_free; 'none')")
+    ap.add_argument("--methods", default=None,
+                    help="comma list (gaussian_l2,hqs,levin_irls,levin_irls_free,svmap_small,dinv_tv_pgd,dinv_tv_fista; 'none'); "
+                         "default gaussian_l2,hqs,levin_irls plus dinv_tv_pgd when DeepInverse is installed")
+    ap.add_argument("--dinv-lambda", type=float, default=2e-3,
+                    help="λ of DeepInverse's TV solvers (2e-3: best of 2e-3, 5e-3, 1e-2 on k1 × butterfly)")
+    ap.add_argument("--dinv-iterations", type=int, default=300, help="maximum iterations of DeepInverse's TV solvers (early stop on)")
+    ap.add_argument("--dinv-tv-iterations", type=int, default=20, help="inner iterations of its TV prox")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (both libraries run on the same threads)")
     ap.add_argument("--pipeline", default=None, help="a trained pipeline YAML to benchmark as well")
     ap.add_argument("--weights", default=None, help="safetensors weights for --pipeline")
     ap.add_argument("--kernels", default=",".join(KERNEL_NAMES), help="comma list of kernels (default all 8)")
     ap.add_argument("--images", default=",".join(IMAGE_NAMES), help="comma list of Set3C images (default all 3)")
+    ap.add_argument("--pairs", default=None,
+                    help="comma list of kernel:image pairs instead of the kernels × images grid (e.g. k1:butterfly,k2:leaves)")
     ap.add_argument("--irls-curve", action="store_true", help="also print PSNR vs Levin IRLS iterations")
     ap.add_argument("--curve-iterations", type=int, default=50)
     ap.add_argument("--curve-images", type=int, default=1, help="images (from --images) used for the curve")
@@ -312,12 +396,29 @@ def main(argv: list[str] | None = None) -> int:
         print(parameter_table())
         return 0
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.methods is None:
+        args.methods = "gaussian_l2,hqs,levin_irls" + (",dinv_tv_pgd" if deepinv_available() else "")
+        if not deepinv_available():
+            print("(DeepInverse is not installed: pip install 'restorekit[bench]' adds its TV-PGD to the table)")
     kernels_all = load_levin_kernels(args.data)
     images_all = load_set3c(args.data)
     kernels = {k: kernels_all[k] for k in args.kernels.split(",")}
     images = {i: images_all[i] for i in args.images.split(",")}
-    methods = build_methods([m.strip() for m in args.methods.split(",") if m.strip()], args.device, args.pipeline, args.weights)
+    pairs = None
+    if args.pairs:
+        pairs = [tuple(p.split(":")) for p in args.pairs.split(",")]
+        kernels = {k: kernels_all[k] for k, _ in pairs}
+        images = {i: images_all[i] for _, i in pairs}
+    dinv = {"lam": args.dinv_lambda, "iterations": args.dinv_iterations, "tv_iterations": args.dinv_tv_iterations}
+    methods = build_methods([m.strip() for m in args.methods.split(",") if m.strip()], args.device, args.pipeline, args.weights, dinv)
     hw = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}"
+    if any(m in DEEPINV_METHODS for m in methods):
+        import deepinv
+
+        hw += (f"; deepinv {deepinv.__version__} (λ {args.dinv_lambda}, {args.dinv_iterations} iterations, "
+               f"TV prox {args.dinv_tv_iterations} inner iterations)")
     if args.device.startswith("cuda"):
         hw += f" ({torch.cuda.get_device_name()})"
     print(f"non-blind benchmark on {hw}")
@@ -327,8 +428,8 @@ def main(argv: list[str] | None = None) -> int:
         for s in args.sigma:
             sigma = s / 255.0
             if methods:
-                res = evaluate(methods, images, kernels, sigma, variant)
-                blurry = blurry_scores(images, kernels, sigma, variant)
+                res = evaluate(methods, images, kernels, sigma, variant, pairs=pairs)
+                blurry = blurry_scores(images, kernels, sigma, variant, pairs)
                 title = f"### set3c_levin `{variant}`, σ = {s}/255 (PSNR dB, uint8 RGB, border 0)"
                 text = table_markdown(res, blurry, title)
                 print(text)
