@@ -250,6 +250,7 @@ class HQS(Decoder):
         - without an operator: circular convolution with the estimate's kernel on y replicate-padded by the kernel radius and edge-tapered (KF09's experiments; 3 edgetaper passes is our choice)
         - w-step exact in real arithmetic: trigonometric Cardano for α 1/2, monotone Newton for the quartic of α 2/3 (our choice; KF09's CPU code uses a look-up table)
         - float32 arithmetic (our choice: within 0.01 dB of float64 on Set3C × Levin, docs/svmap.md)
+        - trainable through: in-place buffers only when no gradient is needed, else the same steps out of place with the w-step's exact a.e. derivative β/(β + α(α−1)|w|^(α−2)) (our choice; docs/svmap.md)
 
     Args:
         lam: data weight λ (2e3 in the paper's experiments).
