@@ -16,7 +16,8 @@ Three sources, one namespace:
 Defaults of ``restorekit deblur`` are chosen from measurements, never by name:
 :func:`default_pipeline` picks, among the registered pipelines of a task family, the one whose
 recorded metrics are best — blind: the mean of ``heldout_motion_psnr`` and
-``heldout_defocus_psnr`` (both required); non-blind: ``heldout_nonblind_psnr``. The metrics come
+``heldout_defocus_psnr`` (both required); non-blind: ``heldout_nonblind_psnr`` — preferring
+pipelines that beat the blurry input (``heldout_<kind>_input_psnr``) on every blur type. The metrics come
 from ``benchmarks/bundled_models.py`` (one held-out benchmark for all) and are stored in the
 model cards (or given at registration for weight-free pipelines).
 """
@@ -88,6 +89,16 @@ class BundledPipeline:
         if self.task != "nonblind" or NONBLIND_SCORE_KEY not in self.metrics:
             return None
         return float(self.metrics[NONBLIND_SCORE_KEY])
+
+    def beats_inputs(self, family: str) -> bool:
+        """Whether the recorded metrics beat the blurry inputs on *every* blur type of
+        ``family`` (``heldout_<kind>_input_psnr``; ``True`` when those are not recorded)."""
+        keys = BLIND_SCORE_KEYS if family == "blind" else (NONBLIND_SCORE_KEY,)
+        for k in keys:
+            ref = self.metrics.get(k.replace("_psnr", "_input_psnr"))
+            if ref is not None and k in self.metrics and float(self.metrics[k]) <= float(ref):
+                return False
+        return True
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -217,4 +228,6 @@ def default_pipeline(family: str) -> BundledPipeline:
             f"no installed plugin bundles a {family} pipeline with measured {need}; pass --pipeline FILE|NAME "
             f"(`restorekit pipelines` lists the bundled ones)"
         )
-    return max(scored, key=lambda se: (se[0], se[1].name))[1]
+    # A default must help on every blur type it is used for: a pipeline that beats the blurry
+    # input on all of them outranks one with a higher mean that makes one type worse.
+    return max(scored, key=lambda se: (se[1].beats_inputs(family), se[0], se[1].name))[1]

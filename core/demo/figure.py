@@ -8,6 +8,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -90,6 +91,19 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
+_PLAIN = str.maketrans({"–": "-", "—": "-", "−": "-", "×": "x", "²": "^2", "σ": "sigma", "Γ": "Gamma", "†": "*"})
+
+
+def _plain(text: str) -> str:
+    """Text the bundled default font can draw (Pillow's built-in font has no en dash, minus or
+    multiplication sign, which it renders as boxes)."""
+    return text.translate(_PLAIN)
+
+
+def _text(draw: Any, xy: tuple[int, int], text: str, **kw: Any) -> None:
+    draw.text(xy, _plain(text), **kw)
+
+
 def figure_png(title: str, sections: list[Section], subtitle: str = "") -> bytes:
     """A titled grid: per section a heading, per row a label and its panels with captions."""
     from PIL import Image, ImageDraw
@@ -108,22 +122,22 @@ def figure_png(title: str, sections: list[Section], subtitle: str = "") -> bytes
         height += 34 + len(s.rows) * (th + cap_h + pad)
     canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
-    draw.text((pad, pad), title, fill="black", font=title_font)
+    _text(draw, (pad, pad), title, fill="black", font=title_font)
     y = 44
     if subtitle:
-        draw.text((pad, y), subtitle, fill=(60, 60, 60), font=cap_font)
+        _text(draw, (pad, y), subtitle, fill=(60, 60, 60), font=cap_font)
         y += 24
     y += 10
     for s in sections:
-        draw.text((pad, y), s.heading, fill=(20, 40, 120), font=head_font)
+        _text(draw, (pad, y), s.heading, fill=(20, 40, 120), font=head_font)
         y += 34
         for label, panels in s.rows:
-            draw.text((pad, y + cap_h + th // 2 - 10), label, fill="black", font=cap_font)
+            _text(draw, (pad, y + cap_h + th // 2 - 10), label, fill="black", font=cap_font)
             for c, p in enumerate(panels):
                 x0 = row_label_w + c * (tw + pad)
-                draw.text((x0, y), p.title, fill="black", font=cap_font)
+                _text(draw, (x0, y), p.title, fill="black", font=cap_font)
                 if p.note:
-                    draw.text((x0, y + 18), p.note, fill=(120, 0, 0), font=cap_font)
+                    _text(draw, (x0, y + 18), p.note, fill=(120, 0, 0), font=cap_font)
                 canvas.paste(Image.fromarray(p.image), (x0, y + cap_h))
             y += th + cap_h + pad
     buf = io.BytesIO()

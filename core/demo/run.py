@@ -28,7 +28,7 @@ from torch import Tensor
 from ..errors import ConfigError, InputError
 from .entries import DemoEntry, collect_entries
 from .figure import Panel, Section, atomic_write, colormap, figure_png, png_bytes, to_uint8
-from .scenes import Scene, blind_scene, nonblind_scene, save_psf
+from .scenes import DEMO_DEGRADATIONS, Scene, blind_scene, nonblind_scene, save_psf
 
 __all__ = ["DemoRow", "configure", "run", "run_demo"]
 
@@ -111,8 +111,8 @@ def _markdown(rows: list[DemoRow], cpu_seconds: float, wall_seconds: float) -> s
         "# restorekit demo",
         "",
         "PSNR (dB) / SSIM on 8-bit RGB, border 0 (protocol `set3c_levin`), and seconds per image. "
-        "Inputs: bundled photographs; camera shake (Boracchi–Foi trajectories) and spatially varying "
-        "defocus, Gaussian noise (1 % with a known PSF, 0.5 % blind). † = does not beat its blurry input, so it is left out of figure.png.",
+        "Inputs: bundled photographs; camera shake (Boracchi–Foi trajectories; blind: paths of 8–12 px) and spatially varying "
+        "defocus (radius up to 5 px on a random depth field), Gaussian noise (1 % with a known PSF, 0.5 % blind). † = does not beat its blurry input, so it is left out of figure.png.",
         "",
         f"Total: {cpu_seconds:.0f} CPU-seconds ({wall_seconds:.0f} s wall clock).",
         "",
@@ -177,7 +177,7 @@ def run_demo(
     for i, path in enumerate(paths):
         sample = read_image(path, channels=3)[None]
         for kind in kinds:
-            scenes.append(nonblind_scene(path.stem, sample, seed + i) if kind == "nonblind" else blind_scene(path.stem, sample, kind, seed + i))
+            scenes.append(nonblind_scene(path.stem, sample, seed + i) if kind == "nonblind" else blind_scene(path.stem, sample, kind, seed + i, DEMO_DEGRADATIONS))
     jobs = [(s, r) for s in scenes for r in runners if _applies(r.entry, s.kind)]
     bar = None
     if progress:
