@@ -1,12 +1,13 @@
-"""Train ``pipelines/aibnet_tiny.yaml`` on the CPU as shipped and report held-out PSNR against
-the blurry input; optionally write the bundled weights with their model card.
+"""Train ``pipelines/aibnet_tiny.yaml`` (or, with ``--blind``, ``aibnet_tiny_blind.yaml``) on the
+CPU as shipped and report held-out PSNR against the blurry input; optionally write the bundled
+weights with their model card.
 
-* training: the YAML's ``data.train`` (synthetic Boracchi–Foi camera shake, canvas 15, path
-  length 4–12 px, on random 64² crops of the 8 bundled skimage crops in
-  ``plugins/aibnet/samples/train``) and ``train:`` sections, unchanged: two progressive
+* training: the YAML's ``data.train`` (synthetic camera shake + 0.5 % noise; ``--blind``: camera
+  shake or spatially varying defocus, one per image; on random 64² crops of the 12 bundled
+  photographs, ``bundled:train``) and ``train:`` sections, unchanged: two progressive
   stages (stage 1: the tiny NAFNet encoder and sub-decoder 1; stage 2: sub-decoder 2 alone),
   600 Adam steps each, batch 4;
-* held out (never seen in training): the three svmap sample photos (astronaut, chelsea,
+* held out (never seen in training): the three demo photos (astronaut, chelsea,
   coffee, 224²) —
 
   - ``val``: the YAML's ``data.val`` set, 12 centred 128² crops (4 random kernels per image,
@@ -19,10 +20,10 @@ the blurry input; optionally write the bundled weights with their model card.
 
 Usage (``OMP_NUM_THREADS=1``: the CPU is shared)::
 
-    OMP_NUM_THREADS=1 python benchmarks/aibnet_train_tiny.py [--out runs/aibnet_tiny] [--save]
+    OMP_NUM_THREADS=1 python benchmarks/aibnet_train_tiny.py [--blind] [--out DIR] [--save]
 
-``--save`` writes ``plugins/aibnet/weights/aibnet_tiny.safetensors`` with a model card
-(:func:`restorekit.save_weights`).
+``--save`` writes ``plugins/aibnet/weights/aibnet_tiny.safetensors`` (``--blind``:
+``aibnet_tiny_blind.safetensors``) with a model card (:func:`restorekit.save_weights`).
 """
 
 from __future__ import annotations
@@ -39,9 +40,22 @@ from PIL import Image
 from torch import Tensor
 
 ROOT = Path(__file__).resolve().parents[1]
-PIPELINE = ROOT / "pipelines" / "aibnet_tiny.yaml"
-HELD_OUT = ROOT / "plugins" / "svmap" / "samples"
-WEIGHTS = ROOT / "plugins" / "aibnet" / "weights" / "aibnet_tiny.safetensors"
+HELD_OUT = ROOT / "core" / "data" / "samples" / "demo"
+TRAIN_IMAGES = "the 12 bundled scikit-image crops (bundled:train: rocket ×2, hubble ×2, immunohistochemistry, retina, brick, grass, gravel, camera, coins, cell)"
+VARIANTS = {
+    # name → (pipeline, weights, card name, task, training blur, validation blur)
+    "motion": (ROOT / "pipelines" / "aibnet_tiny.yaml", ROOT / "plugins" / "aibnet" / "weights" / "aibnet_tiny.safetensors",
+               "aibnet.tiny", "motion",
+               "synthetic Boracchi–Foi camera shake (motion_bf, canvas 15, path 5–12 px, full exposure, reflect boundary) + Gaussian noise σ 0.005",
+               "4 motion_bf kernels each"),
+    "blind": (ROOT / "pipelines" / "aibnet_tiny_blind.yaml", ROOT / "plugins" / "aibnet" / "weights" / "aibnet_tiny_blind.safetensors",
+              "aibnet.tiny_blind", "motion+defocus",
+              "synthetic: one of two blurs per image, half each: Boracchi–Foi camera shake (motion_bf, canvas 15, path 5–12 px, full exposure) "
+              "or spatially varying thin-lens defocus (defocus_depth, layered, radius 0–5 px on a random depth field), reflect boundary, "
+              "+ Gaussian noise σ 0.005",
+              "4 blurs each from the training mixture"),
+}
+PIPELINE, WEIGHTS = VARIANTS["motion"][:2]
 
 
 def psnr(a: Tensor, b: Tensor) -> float:
@@ -81,27 +95,27 @@ def evaluate(pipe: torch.nn.Module, pairs: list[tuple[str, Tensor, Tensor]]) -> 
     return {"blurry": float(np.mean(b)), "subdecoder1": float(np.mean(s1)), "restored": float(np.mean(s2))}
 
 
-def write_bundle(pipe: torch.nn.Module, results: dict) -> None:
-    """Write the bundled weights with their model card, and the card as weights/README.md."""
+def write_bundle(pipe: torch.nn.Module, results: dict, variant: str = "motion") -> None:
+    """Write the bundled weights with their model card, and the card as ``weights/<stem>.md``
+    (``weights/README.md`` for ``aibnet.tiny``)."""
     import restorekit
     from restorekit.config import resolve_config
 
+    pipeline, weights, name, task, blur, val_blur = VARIANTS[variant]
     after, steps, n_params = results["after"], int(results["steps"]), int(results["parameters"])
     card = restorekit.ModelCard(
-        name="aibnet.tiny",
-        pipeline=resolve_config(PIPELINE),
-        task="motion",
+        name=name,
+        pipeline=resolve_config(pipeline),
+        task=task,
         size_multiple=1,
-        data=("synthetic Boracchi–Foi camera shake (motion_bf, canvas 15, path 4–12 px, full exposure, reflect boundary) "
-              "on random 64² crops (flips) of 8 bundled scikit-image crops (plugins/aibnet/samples/train: rocket ×2, "
-              "hubble_deep_field, immunohistochemistry, retina, brick, grass, gravel)"),
+        data=f"{blur}, on random 64² crops (flips) of {TRAIN_IMAGES}",
         steps=steps,
         val_psnr=round(after["val"]["restored"], 2),
         val_input_psnr=round(after["val"]["blurry"], 2),
-        val_set=("held out (not used in training): 12 centred 128² crops of the svmap sample photos astronaut, chelsea, "
-                 "coffee, 4 motion_bf kernels each (data.val of pipelines/aibnet_tiny.yaml); PSNR float, peak 1, no border crop"),
+        val_set=(f"held out (not used in training): 12 centred 128² crops of the demo photos astronaut, chelsea, "
+                 f"coffee, {val_blur} (data.val of pipelines/{pipeline.name}); PSNR float, peak 1, no border crop"),
         licence="MIT",
-        command="OMP_NUM_THREADS=1 python benchmarks/aibnet_train_tiny.py --save",
+        command="OMP_NUM_THREADS=1 python benchmarks/aibnet_train_tiny.py --save" + (" --blind" if variant == "blind" else ""),
         notes=(f"Tiny AIBNet: NAFNet encoder width 8, stages [1,1,1,1] (trained from scratch in stage 1: no pretrained tiny "
                f"NAFNet exists), 2 sub-decoders of width 8 with N = 1 SFDH block and one HFSBlock (n_m = 4) per level; "
                f"{n_params:,} parameters; progressive training, 600 Adam steps per sub-decoder stage, {results['minutes']:.1f} min "
@@ -116,21 +130,28 @@ def write_bundle(pipe: torch.nn.Module, results: dict) -> None:
             "full_psnr": round(after["full"]["restored"], 2),
         },
     )
-    WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
-    restorekit.save_weights(pipe, WEIGHTS, card=card)
-    (WEIGHTS.parent / "README.md").write_text(card.markdown(), encoding="utf-8")
-    print(f"wrote {WEIGHTS} ({WEIGHTS.stat().st_size / 1e6:.2f} MB) and its card {WEIGHTS.parent / 'README.md'}")
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    restorekit.save_weights(pipe, weights, card=card)
+    md = weights.parent / ("README.md" if variant == "motion" else f"{weights.stem}.md")
+    md.write_text(card.markdown(), encoding="utf-8")
+    print(f"wrote {weights} ({weights.stat().st_size / 1e6:.2f} MB) and its card {md}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/aibnet_tiny"))
-    parser.add_argument("--save", action="store_true", help=f"write {WEIGHTS.relative_to(ROOT)} with a model card")
+    parser.add_argument("--out", type=Path, default=None, help="run folder (default runs/aibnet_tiny or runs/aibnet_tiny_blind)")
+    parser.add_argument("--save", action="store_true", help="write the bundled weights (plugins/aibnet/weights/) with a model card")
     parser.add_argument("--from-run", type=Path, default=None,
                         help="do not train: write the bundle from a finished run of this script (its model.safetensors and results.json)")
     parser.add_argument("-o", "--override", action="append", default=[], help="dotted overrides (for experiments; the bundled weights use none)")
     parser.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
+    parser.add_argument("--blind", action="store_true",
+                        help="the blind variant: pipelines/aibnet_tiny_blind.yaml (camera shake or defocus) -> aibnet.tiny_blind")
     args = parser.parse_args()
+    global PIPELINE, WEIGHTS
+    variant = "blind" if args.blind else "motion"
+    PIPELINE, WEIGHTS = VARIANTS[variant][:2]
+    args.out = args.out or Path("runs") / PIPELINE.stem
 
     if args.from_run is not None:
         import restorekit
@@ -140,7 +161,7 @@ def main() -> None:
         results = json.loads((args.from_run / "results.json").read_text(encoding="utf-8"))
         check = {"val": evaluate(pipe, [(f"val{i}", s["sharp"], s["blurry"]) for i, s in enumerate(_val_set())]), "full": evaluate(pipe, full_pairs())}
         assert abs(check["val"]["restored"] - results["after"]["val"]["restored"]) < 1e-6, (check, results["after"])
-        write_bundle(pipe, results)
+        write_bundle(pipe, results, variant)
         return
 
     from restorekit.engine.trainer import Trainer
@@ -158,7 +179,7 @@ def main() -> None:
     after = {"val": evaluate(pipe, val), "full": evaluate(pipe, full)}
     n_params = sum(p.numel() for p in pipe.parameters())
     steps = int(summary["iteration"])
-    print(f"aibnet_tiny: {n_params:,} parameters, {steps} iterations in {minutes:.1f} min on the CPU")
+    print(f"{PIPELINE.stem}: {n_params:,} parameters, {steps} iterations in {minutes:.1f} min on the CPU")
     for split, what in (("val", "12 held-out 128² crops (data.val)"), ("full", "3 held-out 224² images × 2 kernels")):
         a, b = before[split], after[split]
         print(f"{what}: blurry {a['blurry']:.2f} dB | at init {a['restored']:.2f} dB | "
@@ -167,7 +188,7 @@ def main() -> None:
     print(json.dumps(results))
     (args.out / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     if args.save:
-        write_bundle(pipe, results)
+        write_bundle(pipe, results, variant)
 
 
 def _val_set():
@@ -180,10 +201,3 @@ def _val_set():
 
 if __name__ == "__main__":
     main()
-
-# Measured (shared 2-core CPU, load ≈ 7, OMP_NUM_THREADS=1, 2026-12-01): 519,542 parameters,
-# 1,200 iterations in 10.7 min.
-#   12 held-out 128² crops:       blurry 21.51 dB | sub-decoder 1 26.78 dB | restored (Î_2) 26.72 dB
-#   3 held-out 224² × 2 kernels:  blurry 23.39 dB | sub-decoder 1 26.31 dB | restored (Î_2) 26.41 dB
-# Sub-decoder 2 (600 steps from a zero head, i.e. from Î_2 = blurry) only matches sub-decoder 1
-# at this size; the paper's S → B gain is +0.22 dB on GoPro after 400k steps per stage.

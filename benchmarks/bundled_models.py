@@ -116,10 +116,12 @@ def main() -> None:
             card.metrics.update({f"heldout_{k}_input_psnr": v for k, v in blurry.items()})
             save_weights(tensors, e.weights, card=card)
             print(f"updated the card of {e.weights}")
-            readme = Path(e.weights).parent / "README.md"
-            if readme.is_file() and len(list(Path(e.weights).parent.glob("*.safetensors"))) == 1:
-                readme.write_text(card.markdown(), encoding="utf-8")  # the human-readable copy of the card
-                print(f"updated {readme}")
+            w = Path(e.weights)
+            for md in (w.with_suffix(".md"), w.parent / "README.md"):  # the human-readable copy of the card
+                if md.is_file() and md.read_text(encoding="utf-8").startswith(f"# {card.name}\n"):
+                    md.write_text(card.markdown(), encoding="utf-8")
+                    print(f"updated {md}")
+                    break
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from restorekit import hookimpl
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 TINY_WEIGHTS = WEIGHTS_DIR / "aibnet_tiny.safetensors"
+TINY_BLIND_WEIGHTS = WEIGHTS_DIR / "aibnet_tiny_blind.safetensors"
 
 
 @hookimpl
@@ -38,14 +39,19 @@ def register_decoders(register) -> None:
 
 @hookimpl
 def register_weights(register) -> None:
-    """``aibnet.tiny``: the CPU-trained tiny AIBNet (pipelines/aibnet_tiny.yaml; weights/README.md is its card)."""
+    """``aibnet.tiny``: the CPU-trained tiny AIBNet on camera shake (pipelines/aibnet_tiny.yaml;
+    weights/README.md is its card); ``aibnet.tiny_blind``: the same network trained on camera
+    shake or defocus (pipelines/aibnet_tiny_blind.yaml; weights/aibnet_tiny_blind.md)."""
     if TINY_WEIGHTS.is_file():
         register("tiny", TINY_WEIGHTS)
+    if TINY_BLIND_WEIGHTS.is_file():
+        register("tiny_blind", TINY_BLIND_WEIGHTS)
 
 
 @hookimpl
 def register_pipelines(register) -> None:
-    """``aibnet.tiny`` in ``restorekit demo`` (blind)."""
+    """``aibnet.tiny`` in ``restorekit demo`` (blind camera shake; ``aibnet.tiny_blind`` is bundled
+    for ``restorekit deblur`` but not a demo row: the demo shows each paper's own task)."""
     if TINY_WEIGHTS.is_file():
         register("tiny", weights=TINY_WEIGHTS, label="AIBNet tiny", paper="AIBNet", demo=True, order=40,
                  summary="tiny AIBNet (NAFNet encoder, 2 SFDH/HFS sub-decoders), CPU-trained")

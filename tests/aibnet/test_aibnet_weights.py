@@ -14,7 +14,7 @@ import restorekit
 from restorekit.cli import main
 from restorekit.data import build_dataset
 from restorekit.functional import conv2d
-from restorekit.plugins.aibnet import TINY_WEIGHTS
+from restorekit.plugins.aibnet import TINY_BLIND_WEIGHTS, TINY_WEIGHTS
 from restorekit.psf import motion_bf
 from restorekit.weights import entry_for
 
@@ -33,8 +33,8 @@ def test_registered_with_a_card() -> None:
     entry = entry_for("aibnet.tiny")  # registered by the plugin's register_weights hook
     assert Path(entry.path) == TINY_WEIGHTS
     card = restorekit.read_card(TINY_WEIGHTS)
-    assert card is not None and card.name == "aibnet.tiny" and card.task == "motion+defocus" and card.licence == "MIT"
-    assert card.val_psnr > card.val_input_psnr + 0.5
+    assert card is not None and card.name == "aibnet.tiny" and card.task == "motion" and card.licence == "MIT"
+    assert card.val_psnr > card.val_input_psnr + 3
     assert card.pipeline["model"]["decoder"]["type"] == "aibnet.decoder"
     assert "aibnet_train_tiny.py" in card.command and card.steps == 1200
     # the validation images are not among the training images
@@ -56,7 +56,7 @@ def test_restores_held_out_images_better_than_the_blurry_input() -> None:
             s = val[i]
             restored = pipe({"blurry": s["blurry"][None]}).restored[0].clamp(0, 1)
             gains.append(_psnr(restored, s["sharp"]) - _psnr(s["blurry"], s["sharp"]))
-    assert sum(gains) / len(gains) > 0.3 and min(gains) > -0.5, gains
+    assert min(gains) > 2.0, gains
 
 
 def test_deblur_cli_with_the_bundled_name(tmp_path: Path) -> None:
@@ -70,3 +70,18 @@ def test_deblur_cli_with_the_bundled_name(tmp_path: Path) -> None:
     b8 = torch.from_numpy(np.asarray(Image.open(tmp_path / "b.png"), dtype=np.float32) / 255).permute(2, 0, 1)
     assert out.shape == sharp.shape
     assert _psnr(out, sharp) > _psnr(b8, sharp) + 1.0
+
+
+def test_blind_variant_card_and_held_out_numbers() -> None:
+    """aibnet.tiny_blind: the same network trained on camera shake or defocus; its card holds
+    the held-out Set3C numbers (benchmarks/bundled_models.py) and it beats the blurry input on
+    both blur types there."""
+    card = restorekit.read_card(TINY_BLIND_WEIGHTS)
+    assert card.name == "aibnet.tiny_blind" and card.task == "motion+defocus"
+    assert card.pipeline["name"] == "aibnet_tiny_blind" and "--blind" in card.command
+    assert card.pipeline["data"]["train"]["degradations"][0]["type"] == "one_of"
+    m = card.metrics
+    assert m["heldout_motion_psnr"] > m["heldout_motion_input_psnr"]
+    assert m["heldout_defocus_psnr"] > m["heldout_defocus_input_psnr"]
+    pipe = restorekit.load_pipeline(card.pipeline)
+    restorekit.load_weights(pipe, TINY_BLIND_WEIGHTS)
