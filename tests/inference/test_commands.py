@@ -59,8 +59,11 @@ def test_deblur_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "sums to 2, not 1" in capsys.readouterr().err
     assert main(["deblur", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--pipeline", str(TINY),
                  "--kernel", str(bad_k), "--normalize-kernel", "--device", "cpu"]) == 0
-    assert main(["deblur", str(tmp_path / "a.png"), "-o", str(tmp_path / "o")]) == 1
-    assert "--pipeline FILE" in capsys.readouterr().err
+    capsys.readouterr()
+    # no --pipeline: the bundled blind default, named with its weights
+    assert main(["deblur", str(tmp_path / "a.png"), "-o", str(tmp_path / "o2"), "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "default blind pipeline" in err and "weights:" in err
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n....")
     assert main(["deblur", str(tmp_path / "broken.png"), "-o", str(tmp_path / "o"), "--pipeline", str(TINY),
                  "--kernel", str(_kernel(tmp_path / "k.npy"))]) == 1
