@@ -103,8 +103,13 @@ def build_for_command(
         family = "nonblind" if kernel_given else "blind"
         entry = default_pipeline(family)
         score = entry.score(family)
-        what = "camera shake and defocus" if family == "blind" else "camera shake with its PSF"
-        why = f", the default {'non-blind' if kernel_given else 'blind'} pipeline: best measured held-out PSNR {score:.2f} dB on {what}"
+        if family == "blind":
+            m = entry.metrics
+            what = (f"{score:.2f} dB, the mean of camera shake {float(m['heldout_motion_psnr']):.2f} and defocus "
+                    f"{float(m['heldout_defocus_psnr']):.2f} dB")
+        else:
+            what = f"{score:.2f} dB on camera shake with its PSF"
+        why = f", the default {'non-blind' if kernel_given else 'blind'} pipeline: best measured held-out PSNR {what}"
         built = _from_bundled(entry.name, overrides, None, why)
     if kernel_given and "kernel" not in getattr(built, "available", set()):
         _say("note: --kernel was given but this pipeline does not use a PSF (it is blind); the kernel is ignored")
