@@ -1,10 +1,13 @@
 """The bundled ``nrknet.tiny`` model card reproduces (issue 14).
 
-The card records the held-out PSNR of its own run stopped after a short schedule (500 of its
-1500 steps, the same learning-rate schedule cut short: ``restorekit train --stop-after 500``).
-This test reruns that short schedule from the card's pipeline alone — a fresh trainer, the
-card's resolved YAML, nothing else from the bundle — and checks the model it gets is within
-0.5 dB of the card's figure on the card's validation set (``data.val``: held-out demo photos).
+The card records the held-out PSNR of its pipeline trained with a short schedule of its own
+(300 steps instead of 1500: ``restorekit train pipelines/nrknet_tiny.yaml -o
+train.iterations=300``). This test reruns that short schedule from the card's pipeline alone —
+a fresh trainer, the card's resolved YAML, nothing else from the bundle — and checks the model
+it gets is within 0.5 dB of the card's figure on the card's validation set (``data.val``:
+held-out demo photos). (A run cut short with ``--stop-after`` in the high-learning-rate phase
+is not reproducible across thread counts: 29.73 dB on 1 thread, 28.56 dB on 2; a schedule that
+decays to its end is: 30.06 / 30.00 dB.)
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import torch
 import restorekit
 
 from restorekit.plugins.nrknet import TINY_WEIGHTS as WEIGHTS  # noqa: E402
-SHORT = 500
+SHORT = 300
 
 
 def _held_out_psnr(pipe: torch.nn.Module, config: dict) -> float:
@@ -40,7 +43,7 @@ def test_card_states_how_it_was_made() -> None:
     assert card.name == "nrknet.tiny" and card.task == "defocus"
     assert card.command and "nrknet_train_tiny.py" in card.command
     assert card.val_psnr > card.val_input_psnr, "the bundled model must beat its blurry validation inputs"
-    assert f"val_psnr_at_{SHORT}_steps" in card.metrics
+    assert f"val_psnr_short_{SHORT}_steps" in card.metrics
     pipe = restorekit.load_pipeline(card.pipeline)
     restorekit.load_weights(pipe, WEIGHTS)  # strict: the card's pipeline is the weights' pipeline
 
@@ -50,12 +53,11 @@ def test_card_short_schedule_reproduces_within_half_a_db(tmp_path: Path) -> None
     from restorekit.engine.trainer import Trainer
 
     card = restorekit.read_card(WEIGHTS)
-    target = card.metrics[f"val_psnr_at_{SHORT}_steps"]
-    torch.manual_seed(0)
-    trainer = Trainer(card.pipeline, out_dir=tmp_path / "run", device="cpu", progress=False, stop_after=SHORT)
+    target = card.metrics[f"val_psnr_short_{SHORT}_steps"]
+    trainer = Trainer(card.pipeline, [f"train.iterations={SHORT}"], out_dir=tmp_path / "run", device="cpu", progress=False)
     trainer.fit()
     pipe = restorekit.load_pipeline(card.pipeline)
-    restorekit.load_weights(pipe, tmp_path / "run" / "checkpoints" / f"iter_{SHORT:08d}")
+    restorekit.load_weights(pipe, tmp_path / "run" / "model.safetensors")
     got = _held_out_psnr(pipe, card.pipeline)
     assert abs(got - target) <= 0.5, f"short schedule gave {got:.2f} dB, the card says {target:.2f} dB"
     assert got > card.val_input_psnr, "the reproduced model must beat the blurry inputs"
