@@ -35,12 +35,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor
 
 ROOT = Path(__file__).resolve().parents[1]
-HELD_OUT = ROOT / "core" / "data" / "samples" / "demo"
 TRAIN_IMAGES = "the 12 bundled scikit-image crops (bundled:train: rocket ×2, hubble ×2, immunohistochemistry, retina, brick, grass, gravel, camera, coins, cell)"
 VARIANTS = {
     # name → (pipeline, weights, card name, task, training blur, validation blur)
@@ -58,27 +55,7 @@ VARIANTS = {
 PIPELINE, WEIGHTS = VARIANTS["motion"][:2]
 
 
-def psnr(a: Tensor, b: Tensor) -> float:
-    return float(-10 * torch.log10(F.mse_loss(a.double(), b.double())))
-
-
-def load_rgb(path: Path) -> Tensor:
-    return torch.from_numpy(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
-
-
-def full_pairs() -> list[tuple[str, Tensor, Tensor]]:
-    """(name, sharp, blurry) for the full held-out images with fixed kernels."""
-    from restorekit.functional import conv2d
-    from restorekit.psf import motion_bf
-
-    out = []
-    for path in sorted(HELD_OUT.glob("*.png")):
-        sharp = load_rgb(path)
-        for seed in (100, 101):
-            k = motion_bf(seed=seed, canvas=15, max_len=10.0, fraction=1.0).float()
-            blurry = conv2d(sharp[None], k[None, None], boundary="reflect")[0].clamp(0, 1)
-            out.append((f"{path.stem}/bf{seed}", sharp, blurry))
-    return out
+from _heldout import full_pairs, psnr  # noqa: E402 (benchmarks/_heldout.py: shared held-out evaluation)
 
 
 def evaluate(pipe: torch.nn.Module, pairs: list[tuple[str, Tensor, Tensor]]) -> dict[str, float]:
@@ -161,7 +138,9 @@ def main() -> None:
         results = json.loads((args.from_run / "results.json").read_text(encoding="utf-8"))
         check = {"val": evaluate(pipe, [(f"val{i}", s["sharp"], s["blurry"]) for i, s in enumerate(_val_set())]), "full": evaluate(pipe, full_pairs())}
         assert abs(check["val"]["restored"] - results["after"]["val"]["restored"]) < 1e-6, (check, results["after"])
-        write_bundle(pipe, results, variant)
+        print(json.dumps({"checked": check}))
+        if args.save:
+            write_bundle(pipe, results, variant)
         return
 
     from restorekit.engine.trainer import Trainer

@@ -34,8 +34,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,28 +41,7 @@ PIPELINE = ROOT / "pipelines" / "dramnet_tiny.yaml"
 WEIGHTS = ROOT / "plugins" / "dramnet" / "weights" / "dramnet_tiny.safetensors"
 
 
-def psnr(a: Tensor, b: Tensor) -> float:
-    return float(-10 * torch.log10(F.mse_loss(a.double(), b.double())))
-
-
-def load_rgb(path: Path) -> Tensor:
-    return torch.from_numpy(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
-
-
-def full_pairs() -> list[tuple[str, Tensor, Tensor]]:
-    """(name, sharp, blurry) for the full held-out photos with fixed kernels."""
-    from restorekit.data.samples import sample_images
-    from restorekit.functional import conv2d
-    from restorekit.psf import motion_bf
-
-    out = []
-    for path in sample_images("demo"):
-        sharp = load_rgb(path)
-        for seed in (100, 101):
-            k = motion_bf(seed=seed, canvas=15, max_len=10.0, fraction=1.0).float()
-            blurry = conv2d(sharp[None], k[None, None], boundary="reflect")[0].clamp(0, 1)
-            out.append((f"{path.stem}/bf{seed}", sharp, blurry))
-    return out
+from _heldout import full_pairs, psnr  # noqa: E402 (benchmarks/_heldout.py: shared held-out evaluation)
 
 
 def val_pairs() -> list[tuple[str, Tensor, Tensor]]:

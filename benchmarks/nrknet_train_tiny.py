@@ -31,8 +31,7 @@ SHORT_STEPS = 300
 its own (``-o train.iterations=300``: a full cosine schedule of 300 steps), which a test reruns."""
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(-10 * torch.log10(((a.double() - b.double()) ** 2).mean()))
+from _heldout import psnr  # noqa: E402 (benchmarks/_heldout.py: shared held-out evaluation)
 
 
 @torch.no_grad()

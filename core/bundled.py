@@ -3,13 +3,13 @@
 Three sources, one namespace:
 
 * every YAML file shipped in :mod:`restorekit.pipelines` (the project's ``pipelines/`` folder),
-  by file stem: ``--pipeline hqs``, ``--pipeline nrknet``;
+  by file stem: ``--pipeline tiny`` for ``pipelines/tiny.yaml``;
 * every bundled weights file a plugin registers with ``register_weights`` (its model card holds
-  the pipeline): ``--pipeline aibnet.tiny``;
+  the pipeline): ``--pipeline myplugin.tiny``;
 * pipelines a plugin registers with ``register_pipelines(register)``::
 
-      register("hqs", pipeline=PATH_OR_CONFIG, task="nonblind", label="Krishnan–Fergus HQS",
-               paper="SVMAP", metrics={"set3c_levin_psnr": 28.83}, demo=True)
+      register("wiener", pipeline=PATH_OR_CONFIG, task="nonblind", label="Wiener filter",
+               paper="classical", metrics={"heldout_nonblind_psnr": 23.1}, demo=True)
 
   with or without ``weights=`` (a weights file's card fills what is not given).
 

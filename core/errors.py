@@ -77,8 +77,8 @@ def is_disk_full(exc: BaseException) -> bool:
 def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     """Nearest candidates to ``word`` (difflib ratio ≥ 0.5), best first.
 
-    Also matches on the part after a namespace dot, so ``"neuman"`` finds
-    ``"nrknet.neumann"``.
+    Also matches on the part after a namespace dot, so ``"edge_l"`` finds
+    ``"myplugin.edge_l1"``.
     """
     cands = list(dict.fromkeys(candidates))
     scored: dict[str, float] = {}

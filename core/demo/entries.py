@@ -5,8 +5,8 @@ The core names no method: each plugin registers its own rows through ``register_
 
     @restorekit.hookimpl
     def register_pipelines(register):
-        register("hqs", pipeline=PATH, task="nonblind", label="Krishnan–Fergus HQS", paper="SVMAP", demo=True)
-        register("tiny", weights=WEIGHTS, label="AIBNet tiny", paper="AIBNet", demo=True)
+        register("wiener", pipeline=PATH, task="nonblind", label="Wiener filter", paper="classical", demo=True)
+        register("tiny", weights=WEIGHTS, label="My net tiny", paper="MyNet 2026", demo=True)
 """
 
 from __future__ import annotations
