@@ -153,7 +153,8 @@ def _methods_baseline(package: str) -> dict:
     }
 
 
-def compare(baseline: str | None, kernel: str, image: str, repeats: int, data: Path) -> str:
+def compare(baseline: str | None, kernel: str, image: str, repeats: int, data: Path,
+            methods: list[str] | None = None) -> str:
     x = nb.load_set3c(data)[image]
     k = nb.load_levin_kernels(data)[kernel]
     y = nb.degrade(x, k, 2.55 / 255, "dpir_exact")
@@ -165,10 +166,13 @@ def compare(baseline: str | None, kernel: str, image: str, repeats: int, data: P
         tmp = tempfile.TemporaryDirectory()
         rows["baseline"] = _methods_baseline(_baseline_package(baseline, Path(tmp.name)))
     res: dict[str, dict[str, tuple[float, float]]] = {}
-    for name in rows["now"]:
-        for which, methods in rows.items():
+    names = [n for n in rows["now"] if methods is None or n in methods]
+    if methods is not None and len(names) != len(methods):
+        raise SystemExit(f"--methods: unknown solver names {sorted(set(methods) - set(names))}; use {sorted(rows['now'])}")
+    for name in names:
+        for which, solvers in rows.items():
             with torch.no_grad():
-                t, out = _timed(lambda: methods[name](yt, kt), repeats)
+                t, out = _timed(lambda: solvers[name](yt, kt), repeats)
             p = nb.psnr_u8(nb.to_uint8(out[0].double().numpy().transpose(1, 2, 0)), x)
             res.setdefault(name, {})[which] = (t, p)
             print(f"  {name:<24s} {which:<8s} {t:7.2f} s  {p:.3f} dB", flush=True)
@@ -267,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
                          "before/now PSNR table")
     ap.add_argument("--table-methods", default="hqs (circular),levin_irls (circular)",
                     help="comma list of solver names of the comparison (see the table rows)")
+    ap.add_argument("--methods", default=None,
+                    help="comma list of the solvers to compare (default: all rows, e.g. 'svmap_small (bundled)')")
     ap.add_argument("--pipelines", default=None,
                     help="comma list of pipelines/*.yaml stems: time forward/backward of their tiny test builds "
                          "(e.g. svmap,simap,hqs) and exit")
@@ -289,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
             pairs = [tuple(p.split(":")) for p in args.table.split(",")]
         print(psnr_table(args.baseline, pairs, [m.strip() for m in args.table_methods.split(",")], args.data), flush=True)
     if not args.skip_compare:
-        print(compare(args.baseline, args.kernel, args.image, max(1, args.repeats - 2), args.data))
+        methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
+        print(compare(args.baseline, args.kernel, args.image, max(1, args.repeats - 2), args.data, methods))
     return 0
 
 

@@ -1,4 +1,5 @@
-"""restorekit.kernels: Triton kernels with PyTorch references and a dispatcher.
+"""restorekit.kernels: Triton (CUDA) and Numba (CPU) kernels with PyTorch references and a
+dispatcher.
 
 Each public function takes the arguments of its reference in :mod:`.reference` plus a
 keyword ``backend``:
@@ -6,14 +7,18 @@ keyword ``backend``:
 * ``"reference"``: the pure-PyTorch reference (any device, any float dtype);
 * ``"triton"``: the Triton kernel (``kernels/triton_*.py``); an error if Triton or the
   kernel module is unavailable (set ``TRITON_INTERPRET=1`` to run it on the CPU);
-* ``"auto"`` (default): Triton when the input is on CUDA and the Triton kernel imports,
-  the reference otherwise. The environment variable ``RESTOREKIT_KERNELS`` sets what
-  ``"auto"`` means: ``reference`` forces the reference, ``triton`` forces Triton,
-  ``auto``/unset is the rule above. An explicit ``backend=`` argument always wins.
+* ``"numba"``: a compiled CPU kernel (``kernels/numba_*.py``), where one exists
+  (:func:`pixel_filter_normal`); forward only, float32/float64;
+* ``"auto"`` (default): Triton when the input is on CUDA and the Triton kernel imports;
+  on the CPU the Numba kernel when the kernel has one, Numba imports and no gradient is
+  needed; the reference otherwise. The environment variable ``RESTOREKIT_KERNELS`` sets
+  what ``"auto"`` means: ``reference`` forces the reference, ``triton`` (``numba``) forces
+  that backend for every kernel that has it, ``auto``/unset is the rule above. An explicit
+  ``backend=`` argument always wins. :func:`backends_for` lists what a kernel offers.
 
-The Triton modules are imported lazily, on the first call that wants them, so this
-package works without Triton installed. This package imports neither the core nor the
-plugins.
+The Triton and Numba modules are imported lazily, on the first call that wants them, so
+this package works without either installed. This package imports neither the core nor
+the plugins.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import importlib
 import os
 from typing import Any, Callable
 
+import torch
 from torch import Tensor
 
 from . import reference
@@ -30,8 +36,11 @@ from .traffic import rkr_macs_per_pixel, rkr_traffic_floats_per_pixel, tile_halo
 __all__ = [
     "BACKENDS",
     "KernelBackendError",
+    "backends_for",
+    "numba_available",
     "pixel_filter_adjoint",
     "pixel_filter_apply",
+    "pixel_filter_normal",
     "resolve_backend",
     "rkr_apply",
     "rkr_apply_adjoint",
@@ -42,7 +51,7 @@ __all__ = [
     "triton_available",
 ]
 
-BACKENDS = ("auto", "triton", "reference")
+BACKENDS = ("auto", "triton", "numba", "reference")
 ENV_VAR = "RESTOREKIT_KERNELS"
 
 # public name -> (Triton module, Triton function name)
@@ -52,6 +61,12 @@ _TRITON_SOURCES: dict[str, tuple[str, str]] = {
     "rkr_apply_adjoint": ("triton_rkr", "rkr_apply_adjoint_triton"),
     "pixel_filter_apply": ("triton_pixel_filter", "pixel_filter_apply_triton"),
     "pixel_filter_adjoint": ("triton_pixel_filter", "pixel_filter_adjoint_triton"),
+    "pixel_filter_normal": ("triton_pixel_filter", "pixel_filter_normal_triton"),
+}
+
+# public name -> (Numba module, function name): CPU kernels, forward only
+_NUMBA_SOURCES: dict[str, tuple[str, str]] = {
+    "pixel_filter_normal": ("numba_pixel_filter", "pixel_filter_normal_numba"),
 }
 
 
@@ -83,31 +98,71 @@ def triton_available(name: str = "rkr_apply") -> bool:
     return _load_triton(name)[0] is not None
 
 
-def resolve_backend(name: str, backend: str, x: Tensor) -> str:
-    """``"triton"`` or ``"reference"``: what a call of kernel ``name`` on ``x`` will run."""
+def _load_numba(name: str) -> tuple[Callable[..., Tensor] | None, str]:
+    """The Numba implementation of ``name`` and ``""``, or ``None`` and the reason."""
+    if name not in _NUMBA_SOURCES:
+        return None, f"{name} has no Numba kernel"
+    module_name, func_name = _NUMBA_SOURCES[name]
+    try:
+        module = importlib.import_module(f".{module_name}", __name__)
+    except Exception as exc:  # numba missing, or a numba/numpy version mismatch
+        return None, f"restorekit.kernels.{module_name} cannot be imported ({type(exc).__name__}: {exc})"
+    return getattr(module, func_name), ""
+
+
+def numba_available(name: str = "pixel_filter_normal") -> bool:
+    """True when the Numba CPU kernel for the public function ``name`` can be loaded."""
+    return _load_numba(name)[0] is not None
+
+
+def backends_for(name: str) -> tuple[str, ...]:
+    """The backends kernel ``name`` accepts, ``"auto"`` first."""
+    if name not in _TRITON_SOURCES:
+        raise KernelBackendError(f"unknown kernel {name!r}; one of {sorted(_TRITON_SOURCES)}")
+    return ("auto", "triton") + (("numba",) if name in _NUMBA_SOURCES else ()) + ("reference",)
+
+
+def _needs_grad(tensors: tuple[Any, ...]) -> bool:
+    return torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in tensors)
+
+
+def resolve_backend(name: str, backend: str, x: Tensor, *others: Any) -> str:
+    """``"triton"``, ``"numba"`` or ``"reference"``: what a call of kernel ``name`` on ``x``
+    (and the tensors ``others``, checked for gradients) will run."""
     if backend not in BACKENDS:
         raise KernelBackendError(f"unknown kernel backend {backend!r}; use one of {list(BACKENDS)}")
+    offered = backends_for(name)
     if backend != "auto":
+        if backend not in offered:
+            raise KernelBackendError(f"{name} has no {backend!r} backend; use one of {list(offered)}")
         return backend
     env = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
     if env not in BACKENDS:
         raise KernelBackendError(f"{ENV_VAR}={env!r} is not a kernel backend; use one of {list(BACKENDS)}")
-    if env != "auto":
+    if env != "auto" and env in offered:
         return env
     if isinstance(x, Tensor) and x.is_cuda and triton_available(name):
         return "triton"
+    if (isinstance(x, Tensor) and x.device.type == "cpu" and name in _NUMBA_SOURCES
+            and not _needs_grad((x, *others)) and numba_available(name)):
+        return "numba"
     return "reference"
 
 
 def _dispatch(name: str, backend: str, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-    chosen = resolve_backend(name, backend, x)
+    chosen = resolve_backend(name, backend, x, *args)
     if chosen == "reference":
         return getattr(reference, name)(x, *args, **kwargs)
-    func, reason = _load_triton(name)
+    loader, label = (_load_triton, "Triton") if chosen == "triton" else (_load_numba, "Numba")
+    func, reason = loader(name)
     if func is None:
         raise KernelBackendError(
-            f"the Triton backend of {name} was requested but is unavailable: {reason}. "
+            f"the {label} backend of {name} was requested but is unavailable: {reason}. "
             f"Use backend='reference' (or 'auto'), or set {ENV_VAR}=reference"
+        )
+    if chosen == "numba" and _needs_grad((x, *args)):
+        raise KernelBackendError(
+            f"the Numba backend of {name} is forward only and an input requires grad; use backend='auto' or 'reference'"
         )
     return func(x, *args, **kwargs)
 
@@ -145,3 +200,12 @@ def pixel_filter_apply(x: Tensor, filters: Tensor, convolution: bool = False, *,
 def pixel_filter_adjoint(y: Tensor, filters: Tensor, convolution: bool = False, *, backend: str = "auto") -> Tensor:
     """Adjoint of :func:`pixel_filter_apply`; see :func:`.reference.pixel_filter_adjoint`."""
     return _dispatch("pixel_filter_adjoint", backend, y, filters, convolution)
+
+
+def pixel_filter_normal(u: Tensor, filters: Tensor, weights: Tensor | None = None, *, backend: str = "auto") -> Tensor:
+    """``Σ_i F_iᵀ (w_i ⊙ F_i u)`` of a per-pixel filter bank; see :func:`.reference.pixel_filter_normal`.
+
+    On the CPU without gradients ``"auto"`` runs the fused Numba kernel
+    (:func:`.numba_pixel_filter.pixel_filter_normal_numba`), which reads the taps once.
+    """
+    return _dispatch("pixel_filter_normal", backend, u, filters, weights)

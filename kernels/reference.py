@@ -25,6 +25,7 @@ from torch import Tensor
 __all__ = [
     "pixel_filter_adjoint",
     "pixel_filter_apply",
+    "pixel_filter_normal",
     "reflect_pad1_adjoint",
     "rkr_apply",
     "rkr_apply_adjoint",
@@ -404,3 +405,35 @@ def pixel_filter_adjoint(y: Tensor, filters: Tensor, convolution: bool = False) 
     pad = s // 2
     canvas = F.fold(cols, output_size=(h + 2 * pad, w + 2 * pad), kernel_size=s)
     return canvas[..., pad : pad + h, pad : pad + w]
+
+
+def pixel_filter_normal(u: Tensor, filters: Tensor, weights: Tensor | None = None) -> Tensor:
+    """Weighted normal operator of a bank of ``n`` per-pixel filters on a one-channel image.
+
+    ``N u = Σ_i F_iᵀ (w_i ⊙ F_i u)`` (SVMAP's IRLS system, specs/svmap.md §1.2), with ``F_i``
+    the gather-form filter of :func:`pixel_filter_apply` with taps ``filters[:, i]``:
+    :func:`pixel_filter_apply` on ``u`` repeated ``n`` times, the weights, then
+    :func:`pixel_filter_adjoint` summed over the bank.
+
+    Args:
+        u: ``(B, 1, H, W)``.
+        filters: ``(B or 1, n, s·s, H, W)``, ``s`` odd.
+        weights: ``(B, n, H, W)`` or ``None`` (all ones).
+
+    Returns:
+        ``(B, 1, H, W)``.
+    """
+    _check_image(u, "u")
+    if u.shape[1] != 1:
+        raise ValueError(f"u must have one channel, (B, 1, H, W), got shape {tuple(u.shape)}")
+    if not isinstance(filters, Tensor) or filters.dim() != 5:
+        shape = tuple(filters.shape) if isinstance(filters, Tensor) else type(filters).__name__
+        raise ValueError(f"filters must have shape (B, n, s*s, H, W), got {shape}")
+    b, _, h, w = u.shape
+    n = filters.shape[1]
+    r = pixel_filter_apply(u.expand(b, n, h, w), filters)
+    if weights is not None:
+        if tuple(weights.shape) != (b, n, h, w):
+            raise ValueError(f"weights must have shape (B, n, H, W) = {(b, n, h, w)}, got {tuple(weights.shape)}")
+        r = r * weights.to(r.dtype)
+    return pixel_filter_adjoint(r, filters).sum(dim=1, keepdim=True)

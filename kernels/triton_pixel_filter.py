@@ -29,7 +29,7 @@ from torch.autograd.function import once_differentiable
 from .reference import _check_filters
 from .triton_common import acc_dtype, check_device, jit
 
-__all__ = ["pixel_filter_adjoint_triton", "pixel_filter_apply_triton"]
+__all__ = ["pixel_filter_adjoint_triton", "pixel_filter_apply_triton", "pixel_filter_normal_triton"]
 
 _BLOCK_H = 16
 _BLOCK_W = 32
@@ -197,3 +197,15 @@ def pixel_filter_adjoint_triton(y: Tensor, filters: Tensor, convolution: bool = 
     """
     f = _check(y, filters, "y")
     return _PixelFilter.apply(y.contiguous(), f, bool(convolution), True, (block_h, block_w))
+
+
+def pixel_filter_normal_triton(u: Tensor, filters: Tensor, weights: Tensor | None = None) -> Tensor:
+    """``Σ_i F_iᵀ (w_i ⊙ F_i u)`` (:func:`restorekit.kernels.reference.pixel_filter_normal`)
+    as the fused apply kernel then the fused adjoint kernel; ``u`` ``(B, 1, H, W)``,
+    ``filters`` ``(B or 1, n, s·s, H, W)``, ``weights`` ``(B, n, H, W)`` or ``None``."""
+    b, _, h, w = u.shape
+    n = filters.shape[1]
+    r = pixel_filter_apply_triton(u.expand(b, n, h, w), filters)
+    if weights is not None:
+        r = r * weights.to(r.dtype)
+    return pixel_filter_adjoint_triton(r, filters).sum(dim=1, keepdim=True)

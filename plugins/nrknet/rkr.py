@@ -112,8 +112,8 @@ class RecursiveKernelOperator(Operator):
             raise ConfigError(f"nrknet.rkr: num_kernels must be an int >= 1 (21 official, 20 paper), got {num_kernels!r}")
         if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
             raise ConfigError(f"nrknet.rkr: channels must be an int >= 1 (3 for RGB), got {channels!r}")
-        if backend not in rk_kernels.BACKENDS:
-            raise ConfigError(f"nrknet.rkr: backend must be one of {list(rk_kernels.BACKENDS)}, got {backend!r}")
+        if backend not in rk_kernels.backends_for("rkr_apply"):
+            raise ConfigError(f"nrknet.rkr: backend must be one of {list(rk_kernels.backends_for('rkr_apply'))}, got {backend!r}")
         self.form = form
         self.num_kernels = num_kernels
         self.channels = channels

@@ -39,7 +39,7 @@ from torch import Tensor, nn
 from restorekit import BlurEstimate, Decoder, DecoderOutput, Features, InputError, Operator
 
 from .cg import conjugate_gradient
-from .filters_net import FilterBank, PredictionNet, delta_taps, table5_parameters, zero_mean_taps
+from .filters_net import FilterBank, PredictionNet, table5_parameters
 from .gaussian_init import gaussian_prior_init
 from .physics import SolverPhysics, bind_physics
 
@@ -221,9 +221,8 @@ class SVMAP(_PerChannelIRLS):
         i = self.stage(t)
         residual = _fold(y - physics.A(x))
         xf = _fold(x)
-        f = self.data_nets[i](_with_map(residual, maps[0])) + delta_taps(self.M, self.s_f, y.dtype, y.device)
-        g = zero_mean_taps(self.reg_nets[i](_with_map(xf, maps[1])), self.N)
-        return FilterBank(f, self.M, residual.shape[-2:]), FilterBank(g, self.N, xf.shape[-2:])
+        return (FilterBank.from_net(self.data_nets[i], _with_map(residual, maps[0]), self.M, delta=True),
+                FilterBank.from_net(self.reg_nets[i], _with_map(xf, maps[1]), self.N, zero_mean=True))
 
     def system(self, t: int, x: Tensor, y: Tensor, physics: SolverPhysics,
                maps: tuple[Tensor | None, Tensor | None] = (None, None)) -> tuple[Callable[[Tensor], Tensor], Tensor]:
