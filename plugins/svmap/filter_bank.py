@@ -153,10 +153,10 @@ class FilterBank:
       per call), the adjoint scattering the same way, with a hand-written backward of the
       same form (:class:`_PixelFilter`); same arithmetic, tested equal to the kernels and by
       gradcheck;
-    * **per-pixel, CPU, no gradient** (inference), built by :meth:`from_prediction`: the
-      unweighted :meth:`normal` is the symmetric ``(2s − 1)²`` stencil of ``Σ FᵢᵀFᵢ``
-      (:func:`restorekit.kernels.numba_pixel_gram.pixel_filter_gram`, built once, then one
-      gather per product) when :func:`stencil_pays`, else the fused Numba tap kernel
+    * **per-pixel, CPU, no gradient** (inference), built by :meth:`from_net` or
+      :meth:`from_prediction`: the unweighted :meth:`normal` is the symmetric ``(2s − 1)²``
+      stencil of ``Σ FᵢᵀFᵢ`` (:func:`restorekit.kernels.numba_pixel_gram.pixel_filter_gram`,
+      built once, then one gather per product) when :func:`stencil_pays`, else the fused Numba tap kernel
       :func:`restorekit.kernels.pixel_filter_normal` (the taps read once per product). The
       taps are then laid out lazily, on the first call that needs them.
       ``RESTOREKIT_KERNELS=reference`` (or a missing Numba) keeps the loops above.
