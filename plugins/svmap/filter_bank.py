@@ -209,7 +209,9 @@ class FilterBank:
             from restorekit.kernels.numba_pixel_gram import pixel_filter_gram
 
             return cls._with_stencil(pixel_filter_gram(chunks, n, zero_mean=zero_mean, delta=delta), n, s, size, rows)
-        f = chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=1)
+        # NCHW: the tap loops below read whole tap planes (a channels-last view would make
+        # every plane a stride-n·s² gather)
+        f = (chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=1)).contiguous()
         if zero_mean:
             f = zero_mean_taps(f, n)
         if delta:

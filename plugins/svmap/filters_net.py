@@ -64,23 +64,22 @@ class PredictionNet(nn.Sequential):
         self.c_in, self.n_out = c_in, n_out
 
     def forward(self, x: Tensor) -> Tensor:
-        """``(B, c_in, H, W) → (B, n_out, H, W)``; on the CPU a channels-last tensor, the
-        concatenation of :meth:`forward_chunks`."""
-        if x.device.type != "cpu":
-            return super().forward(x)
+        """``(B, c_in, H, W) → (B, n_out, H, W)``; for inference on the CPU a channels-last
+        tensor, the concatenation of :meth:`forward_chunks`."""
         chunks = self.forward_chunks(x)
         return chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=1)
 
     def forward_chunks(self, x: Tensor) -> list[Tensor]:
         """The output as channel chunks of at most :data:`OUTPUT_CHUNK` channels, in order.
 
-        On the CPU every convolution runs channels-last (oneDNN's NHWC kernels run these
-        16–64-feature layers at twice their NCHW throughput) and the wide output
-        convolution (up to 6,050 taps per pixel) is split by output channels: oneDNN runs
-        16→32 at about 110 GMAC/s against 45 GMAC/s for 16→125 on the same input
-        (measured with 2 threads; benchmarks/nonblind_speed.py). Elsewhere: one chunk.
+        For inference on the CPU (no gradients) every convolution runs channels-last
+        (oneDNN's NHWC kernels run these 16–64-feature layers at twice their NCHW
+        throughput) and the wide output convolution (up to 6,050 taps per pixel) is split by
+        output channels: oneDNN runs 16→32 at about 110 GMAC/s against 45 GMAC/s for
+        16→125 on the same input (2 threads; docs/svmap.md). Otherwise (training, CUDA) the
+        layers run as they are, in one chunk: the training loops read the taps as NCHW planes.
         """
-        if x.device.type != "cpu":
+        if x.device.type != "cpu" or torch.is_grad_enabled():
             return [super().forward(x)]
         cl = torch.channels_last
         x = x.contiguous(memory_format=cl)  # the weights' memory format selects the kernel
