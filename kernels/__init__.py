@@ -8,13 +8,15 @@ keyword ``backend``:
 * ``"triton"``: the Triton kernel (``kernels/triton_*.py``); an error if Triton or the
   kernel module is unavailable (set ``TRITON_INTERPRET=1`` to run it on the CPU);
 * ``"numba"``: a compiled CPU kernel (``kernels/numba_*.py``), where one exists
-  (:func:`pixel_filter_normal`); forward only, float32/float64;
+  (:func:`pixel_filter_normal`); forward only, float32/float64, no broadcasting of weights;
 * ``"auto"`` (default): Triton when the input is on CUDA and the Triton kernel imports;
-  on the CPU the Numba kernel when the kernel has one, Numba imports and no gradient is
-  needed; the reference otherwise. The environment variable ``RESTOREKIT_KERNELS`` sets
-  what ``"auto"`` means: ``reference`` forces the reference, ``triton`` (``numba``) forces
-  that backend for every kernel that has it, ``auto``/unset is the rule above. An explicit
-  ``backend=`` argument always wins. :func:`backends_for` lists what a kernel offers.
+  on the CPU the Numba kernel when the kernel has one, Numba imports, no gradient is
+  needed and the inputs are ones it takes (float32/float64, shapes without broadcasting);
+  the reference otherwise. The environment variable ``RESTOREKIT_KERNELS`` sets what
+  ``"auto"`` means: ``reference`` forces the reference, ``triton`` forces Triton for every
+  kernel, ``numba`` prefers Numba wherever it can run (the reference elsewhere),
+  ``auto``/unset is the rule above. An explicit ``backend=`` argument always wins.
+  :func:`backends_for` lists what a kernel offers.
 
 The Triton and Numba modules are imported lazily, on the first call that wants them, so
 this package works without either installed. This package imports neither the core nor
@@ -38,6 +40,7 @@ __all__ = [
     "KernelBackendError",
     "backends_for",
     "numba_available",
+    "numba_enabled",
     "pixel_filter_adjoint",
     "pixel_filter_apply",
     "pixel_filter_normal",
@@ -126,9 +129,49 @@ def _needs_grad(tensors: tuple[Any, ...]) -> bool:
     return torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in tensors)
 
 
+def _pixel_filter_normal_fits(u: Any, filters: Any = None, weights: Any = None, *_: Any) -> bool:
+    """The inputs the Numba kernel computes exactly as the reference does: ``u`` ``(B, 1, H, W)``
+    float32/float64, filters ``(B|1, n, s², H, W)`` (cast to ``u``'s dtype, as the reference
+    does), weights ``None`` or exactly ``(B, n, H, W)`` in ``u``'s dtype (no broadcasting, no
+    type promotion)."""
+    if not (isinstance(u, Tensor) and u.dim() == 4 and u.shape[1] == 1 and u.dtype in (torch.float32, torch.float64)):
+        return False
+    if not (isinstance(filters, Tensor) and filters.dim() == 5 and filters.shape[0] in (1, u.shape[0])
+            and tuple(filters.shape[-2:]) == tuple(u.shape[-2:]) and filters.is_floating_point()
+            and filters.device.type == "cpu"):
+        return False
+    if weights is None:
+        return True
+    return (isinstance(weights, Tensor) and weights.dtype == u.dtype and weights.device.type == "cpu"
+            and tuple(weights.shape) == (u.shape[0], filters.shape[1], *u.shape[-2:]))
+
+
+# public name -> which inputs its Numba kernel takes (others go to the reference)
+_NUMBA_FITS: dict[str, Callable[..., bool]] = {"pixel_filter_normal": _pixel_filter_normal_fits}
+
+
+def numba_enabled(*tensors: Any) -> bool:
+    """Whether the Numba CPU kernels are to be used on ``tensors``: all on the CPU,
+    float32/float64, none needing a gradient, Numba importable and ``RESTOREKIT_KERNELS``
+    neither ``reference`` nor ``triton``. (Callers that lay data out for those kernels
+    ahead of the products ask this; each product is dispatched by :func:`resolve_backend`.)"""
+    env = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
+    return (env in ("auto", "numba")
+            and all(isinstance(t, Tensor) and t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)
+                    for t in tensors if t is not None)
+            and not _needs_grad(tensors) and numba_available())
+
+
+def _numba_can_run(name: str, x: Any, others: tuple[Any, ...]) -> bool:
+    return (isinstance(x, Tensor) and x.device.type == "cpu" and name in _NUMBA_SOURCES
+            and not _needs_grad((x, *others)) and _NUMBA_FITS[name](x, *others) and numba_available(name))
+
+
 def resolve_backend(name: str, backend: str, x: Tensor, *others: Any) -> str:
     """``"triton"``, ``"numba"`` or ``"reference"``: what a call of kernel ``name`` on ``x``
-    (and the tensors ``others``, checked for gradients) will run."""
+    and the further arguments ``others`` will run. Numba is chosen (by ``"auto"``, or by
+    ``RESTOREKIT_KERNELS=numba``) only where its kernel computes what the reference would:
+    on the CPU, without gradients, for the shapes and dtypes it takes."""
     if backend not in BACKENDS:
         raise KernelBackendError(f"unknown kernel backend {backend!r}; use one of {list(BACKENDS)}")
     offered = backends_for(name)
@@ -139,12 +182,12 @@ def resolve_backend(name: str, backend: str, x: Tensor, *others: Any) -> str:
     env = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
     if env not in BACKENDS:
         raise KernelBackendError(f"{ENV_VAR}={env!r} is not a kernel backend; use one of {list(BACKENDS)}")
-    if env != "auto" and env in offered:
+    if env in ("triton", "reference") and env in offered:
         return env
+    # env "numba" (or "auto"): Numba only where it can run, the rule below otherwise
     if isinstance(x, Tensor) and x.is_cuda and triton_available(name):
         return "triton"
-    if (isinstance(x, Tensor) and x.device.type == "cpu" and name in _NUMBA_SOURCES
-            and not _needs_grad((x, *others)) and numba_available(name)):
+    if _numba_can_run(name, x, others):
         return "numba"
     return "reference"
 

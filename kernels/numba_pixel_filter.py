@@ -208,8 +208,8 @@ def pixel_filter_normal_numba(u: Tensor, filters: Tensor, weights: Tensor | None
 
     Args:
         u: ``(B, 1, H, W)``.
-        filters: ``(B, n, s², H, W)``; fastest as the view :func:`pixel_filter_rows` returns
-            (any other strides are copied into that layout first).
+        filters: ``(B or 1, n, s², H, W)``; fastest as the view :func:`pixel_filter_rows`
+            returns (any other strides, or a batch of 1, are copied into that layout first).
         weights: ``(B, n, H, W)`` or ``None`` (all ones).
 
     Returns:
@@ -218,6 +218,8 @@ def pixel_filter_normal_numba(u: Tensor, filters: Tensor, weights: Tensor | None
     """
     _check_cpu_float(u, "u")
     B, one, H, W = u.shape
+    if filters.dim() == 5 and filters.shape[0] == 1 and B > 1:  # filters shared by the batch
+        filters = filters.expand(B, *filters.shape[1:])
     if filters.dim() != 5 or filters.shape[0] != B or tuple(filters.shape[3:]) != (H, W) or one != 1:
         raise ValueError(f"u {tuple(u.shape)} must be (B, 1, H, W) and filters (B, n, s², H, W), got {tuple(filters.shape)}")
     n, ss = int(filters.shape[1]), int(filters.shape[2])

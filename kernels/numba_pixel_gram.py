@@ -9,16 +9,17 @@ stencil of size ``(2s − 1)²``:
 
 (``q`` and ``q + d`` inside the ``s × s`` window, ``p = m − q + c`` inside the image). The
 stencil is symmetric, ``K_m(−d) = K_{m−d}(d)``, so only the half ``D₊ = {d : d_y > 0, or
-d_y = 0 and d_x ≥ 0}`` is stored: ``(2s − 1)² + 1) / 2`` planes (41 for ``s = 5``) instead
-of the bank's ``n·s²`` taps (125 for SVMAP-small's regulariser bank), and
+d_y = 0 and d_x ≥ 0}`` is stored: ``((2s − 1)² + 1) / 2`` planes (41 for ``s = 5``) instead
+of the bank's ``n·s²`` taps (75 and 125 for SVMAP-small's data and regulariser banks), and
 
     (N u)(m) = Σ_{d∈D₊} K_m(d) u(m + d) + Σ_{d∈D₊, d≠0} K_{m−d}(d) u(m − d).
 
 :func:`pixel_filter_gram` builds ``K`` once per IRLS iteration (``n·(s⁴ + s²)/2``
 multiply-adds per pixel, in cache: the taps of the ``2c + 1`` rows it needs sit in a
 per-thread ring buffer, transposed from the network's channels-last output), and
-:func:`pixel_filter_normal_gram` applies it in every CG step, reading a third of the
-bytes the tap form reads. Both kernels are gathers over output rows, so threads never
+:func:`pixel_filter_normal_gram` applies it in every CG step: 41 planes streamed per
+product (each also re-read, from cache, for the rows below it) where the tap form reads
+``n·s²`` taps (75 or 125). Both kernels are gathers over output rows, so threads never
 write the same row.
 
 Why hand-written: no library applies per-pixel filters on the CPU (see
@@ -198,7 +199,7 @@ def pixel_filter_gram_rows(K: Tensor, filters: Tensor | Sequence[Tensor], n: int
     y_lo, y_hi = int(rows[0]), int(rows[1])
     c = s // 2
     Hs = arrays[0].shape[1]
-    if not (0 <= y_lo < y_hi <= H) or row0 > max(0, y_lo - c) or row0 + Hs < min(H, y_hi + c):
+    if not (0 <= y_lo < y_hi <= H) or row0 < 0 or row0 > max(0, y_lo - c) or row0 + Hs < min(H, y_hi + c):
         raise ValueError(f"taps of rows {row0}..{row0 + Hs - 1} do not cover rows {y_lo}..{y_hi - 1} ± {c} of a {H}-row stencil")
     if P != len(gram_offsets(s)) or arrays[0].shape[0] != B or arrays[0].shape[2] != W or not K.is_contiguous():
         raise ValueError(f"stencil {tuple(K.shape)} does not fit taps of shape {tuple(arrays[0].shape)} with s = {s}")

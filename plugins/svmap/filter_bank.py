@@ -196,8 +196,7 @@ class FilterBank:
         nss = sum(int(c.shape[1]) for c in chunks)
         s = int(round((nss // max(n, 1)) ** 0.5))
         fast = ((fh, fw) == (int(size[0]), int(size[1])) and n * s * s == nss and s % 2 == 1
-                and chunks[0].dtype in (torch.float32, torch.float64)
-                and kernels.resolve_backend("pixel_filter_normal", "auto", *chunks) == "numba")
+                and kernels.numba_enabled(*chunks))
         if fast:
             from restorekit.kernels.numba_pixel_filter import pixel_filter_rows
 
@@ -234,9 +233,8 @@ class FilterBank:
         B, _, H, W = x.shape
         nss = net.n_out
         s = int(round((nss // max(n, 1)) ** 0.5))
-        if not (n * s * s == nss and s % 2 == 1 and stencil_pays(n, s) and x.device.type == "cpu"
-                and x.dtype in (torch.float32, torch.float64) and not torch.is_grad_enabled()
-                and kernels.resolve_backend("pixel_filter_normal", "auto", x) == "numba"):
+        if not (n * s * s == nss and s % 2 == 1 and stencil_pays(n, s) and not torch.is_grad_enabled()
+                and kernels.numba_enabled(x)):
             return cls.from_prediction(net.forward_chunks(x), n, (H, W), zero_mean=zero_mean, delta=delta)
         from restorekit.kernels.numba_pixel_filter import pixel_filter_rows
         from restorekit.kernels.numba_pixel_gram import gram_stencil, pixel_filter_gram_rows
@@ -302,7 +300,7 @@ class FilterBank:
         """``Σ_i F_iᵀ (w_i ⊙ F_i u)`` (weights ``(B, n, H, W)`` or none)."""
         if not self.uniform and u.device.type == "cpu":
             if (self.stencil is not None and weights is None and u.shape[0] == self.stencil.shape[0]
-                    and kernels.resolve_backend("pixel_filter_normal", "auto", u) == "numba"):
+                    and u.dtype == self.stencil.dtype and kernels.numba_enabled(u)):
                 from restorekit.kernels.numba_pixel_gram import pixel_filter_normal_gram
 
                 return pixel_filter_normal_gram(u, self.stencil)

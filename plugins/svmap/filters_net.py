@@ -79,11 +79,12 @@ class PredictionNet(nn.Sequential):
         16→125 on the same input (2 threads; docs/svmap.md). Otherwise (training, CUDA) the
         layers run as they are, in one chunk: the training loops read the taps as NCHW planes.
         """
-        if x.device.type != "cpu" or torch.is_grad_enabled():
+        convs = [m for m in self if isinstance(m, nn.Conv2d)]
+        if (x.device.type != "cpu" or torch.is_grad_enabled() or self._forward_hooks or self._forward_pre_hooks
+                or any(m.padding_mode != "zeros" or m._forward_hooks or m._forward_pre_hooks for m in convs)):
             return [super().forward(x)]
         cl = torch.channels_last
         x = x.contiguous(memory_format=cl)  # the weights' memory format selects the kernel
-        convs = [m for m in self if isinstance(m, nn.Conv2d)]
         last = convs[-1]
         tail: list[nn.Module] = []
         for m in self:
@@ -97,7 +98,8 @@ class PredictionNet(nn.Sequential):
         chunks = []
         for lo in range(0, w.shape[0], OUTPUT_CHUNK):
             hi = min(w.shape[0], lo + OUTPUT_CHUNK)
-            y = F.conv2d(x, w[lo:hi].contiguous(memory_format=cl), None if b is None else b[lo:hi], last.stride, last.padding)
+            y = F.conv2d(x, w[lo:hi].contiguous(memory_format=cl), None if b is None else b[lo:hi], last.stride,
+                         last.padding, last.dilation)
             for act in tail[1:]:
                 y = act(y)
             chunks.append(y)
@@ -105,8 +107,8 @@ class PredictionNet(nn.Sequential):
 
     @property
     def receptive_radius(self) -> int:
-        """Rows (and columns) an output sees on each side: one per 3×3 convolution."""
-        return sum(1 for m in self if isinstance(m, nn.Conv2d))
+        """Rows (and columns) an output sees on each side: ``dilation·(k − 1)/2`` per convolution."""
+        return sum(m.dilation[0] * (m.kernel_size[0] - 1) // 2 for m in self if isinstance(m, nn.Conv2d))
 
     @property
     def output_conv(self) -> nn.Conv2d:

@@ -162,6 +162,23 @@ def test_dispatcher_uses_numba_on_the_cpu_without_gradients(monkeypatch: pytest.
     assert K.resolve_backend("rkr_apply", "auto", u) == "reference"
 
 
+def test_dispatcher_sends_what_numba_does_not_take_to_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(K.ENV_VAR, raising=False)
+    g = torch.Generator().manual_seed(8)
+    u = torch.randn(3, 1, 6, 7, generator=g, dtype=torch.float64)
+    taps = torch.randn(1, 2, 9, 6, 7, generator=g, dtype=torch.float64)  # shared by the batch: Numba takes it
+    w = torch.rand(3, 2, 6, 7, generator=g, dtype=torch.float64)
+    assert K.resolve_backend("pixel_filter_normal", "auto", u, taps, w) == "numba"
+    torch.testing.assert_close(K.pixel_filter_normal(u, taps, w), ref.pixel_filter_normal(u, taps, w), rtol=0, atol=1e-12)
+    for args in [(u.bfloat16(), taps, None), (u.half(), taps, None),  # dtypes it does not compile
+                 (u.float(), taps, w)]:  # weights of another dtype
+        assert K.resolve_backend("pixel_filter_normal", "auto", *args) == "reference"
+        got = K.pixel_filter_normal(*args)
+        want = ref.pixel_filter_normal(*args)
+        assert got.dtype == want.dtype
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
 def test_missing_numba_falls_back_to_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(K.ENV_VAR, raising=False)
     monkeypatch.setitem(K._NUMBA_SOURCES, "pixel_filter_normal", ("numba_module_that_does_not_exist", "f"))

@@ -35,21 +35,58 @@ def _run(model: SVMAP, y: torch.Tensor, est: BlurEstimate, monkeypatch: pytest.M
         return model(y, None, est, None).restored
 
 
-@pytest.mark.parametrize("opts", [
-    dict(width=4, layers=2, data_filter_size=5, reg_filter_size=5, cg_iterations=4),  # both banks as stencils (small SVMAP)
-    dict(width=4, layers=1, data_filter_size=11, reg_filter_size=7, cg_iterations=3),  # paper sizes: s_f = 11 by its taps
-    dict(width=4, layers=1, data_filter_size=3, reg_filter_size=5, cg_iterations=3, map_input="both"),
+@pytest.mark.parametrize("opts,size,ksize", [
+    # both banks as stencils (small SVMAP); > 1.5 strips of rows: two strips per net
+    (dict(width=4, layers=2, data_filter_size=5, reg_filter_size=5, cg_iterations=4), (176, 21), 5),
+    # paper sizes: s_f = 11 by its taps, s_g = 7 as a stencil
+    (dict(width=4, layers=1, data_filter_size=11, reg_filter_size=7, cg_iterations=3), (176, 21), 5),
+    (dict(width=4, layers=1, data_filter_size=3, reg_filter_size=5, cg_iterations=3, map_input="both"), (176, 21), 5),
+    # three strips, and an observation narrower than the data filters
+    (dict(width=4, layers=1, data_filter_size=5, reg_filter_size=5, cg_iterations=3), (300, 4), 3),
 ])
-def test_fast_path_equals_the_reference_path(opts: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fast_path_equals_the_reference_path(opts: dict, size: tuple[int, int], ksize: int,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     g = torch.Generator().manual_seed(1)
-    y = torch.rand(1, 2, 176, 21, generator=g, dtype=torch.float64)  # > 1.5 strips of rows: two strips per net
-    k = torch.rand(1, 1, 5, 5, generator=g, dtype=torch.float64)
-    est = BlurEstimate(kernel=k / k.sum(), map=torch.rand(1, 1, 176, 21, generator=g, dtype=torch.float64))
+    y = torch.rand(1, 2, *size, generator=g, dtype=torch.float64)
+    k = torch.rand(1, 1, ksize, ksize, generator=g, dtype=torch.float64)
+    est = BlurEstimate(kernel=k / k.sum(), map=torch.rand(1, 1, *size, generator=g, dtype=torch.float64))
     model = _model(**opts)
     ref = _run(model, y, est, monkeypatch, "reference")
     fast = _run(model, y, est, monkeypatch, "auto")
     torch.testing.assert_close(fast, ref, rtol=0, atol=1e-10)
     assert (fast - y).abs().max() > 1e-3  # the solve did something
+
+
+def test_fast_path_equals_the_reference_path_in_float32(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundled model's precision: equal to float32 rounding."""
+    g = torch.Generator().manual_seed(6)
+    y = torch.rand(1, 3, 130, 40, generator=g)
+    k = torch.rand(1, 1, 7, 7, generator=g)
+    est = BlurEstimate(kernel=k / k.sum())
+    model = _model(width=4, layers=2, data_filter_size=5, reg_filter_size=5, cg_iterations=5).float()
+    ref = _run(model, y, est, monkeypatch, "reference")
+    fast = _run(model, y, est, monkeypatch, "auto")
+    torch.testing.assert_close(fast, ref, rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize("env", ["auto", "numba"])
+def test_gradients_never_take_the_numba_path(env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With autograd on, even ``RESTOREKIT_KERNELS=numba`` keeps the differentiable path:
+    the same gradients as the reference."""
+    net = PredictionNet(1, 3 * 25, width=4, layers=1).double()
+    g = torch.Generator().manual_seed(7)
+    x = torch.rand(1, 1, 9, 8, generator=g, dtype=torch.float64)
+    u = torch.rand(1, 1, 9, 8, generator=g, dtype=torch.float64, requires_grad=True)
+
+    def grads(backend: str) -> list[torch.Tensor]:
+        monkeypatch.setenv(K.ENV_VAR, backend)
+        net.zero_grad()
+        u.grad = None
+        FilterBank.from_net(net, x, 3, delta=True).normal(u).square().sum().backward()
+        return [u.grad.clone(), net.output_conv.weight.grad.clone()]
+
+    for a, b in zip(grads(env), grads("reference")):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
 
 
 def test_banks_take_the_stencil_path_only_for_inference(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,6 +119,15 @@ def test_stencil_bank_still_applies_its_filters(monkeypatch: pytest.MonkeyPatch)
         got = (fast(u), fast.adjoint(r), fast.normal(u, w), fast.normal(u))
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    # weights that broadcast, and weights of another dtype, keep the reference's semantics
+    for wt in (w[:, :1], w[:, :, :1], w.float()):
+        with torch.no_grad():
+            monkeypatch.setenv(K.ENV_VAR, "reference")
+            want = ref.normal(u, wt)
+            monkeypatch.setenv(K.ENV_VAR, "auto")
+            got = fast.normal(u, wt)
+        assert got.dtype == want.dtype
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("activation", ["none", "sigmoid"])
