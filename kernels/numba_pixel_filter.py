@@ -57,35 +57,41 @@ def _rows_kernel(chunks, out, n, ss, zero_mean, delta_tap):  # pragma: no cover 
     for k in numba.prange(B * H):
         b = k // H
         y = k % H
-        orow = out[b, y].reshape(n * ss, W)
-        j0 = 0
-        for ch in chunks:
-            srow = ch[b, y]
-            for j in range(srow.shape[1]):
-                o = orow[j0 + j]
+        _load_row(chunks, b, y, n, ss, zero_mean, delta_tap, out[b, y].reshape(n * ss, W))
+
+
+@numba.njit(nogil=True, cache=True)
+def _load_row(chunks, b, py, n, ss, zero_mean, delta_tap, dst):  # pragma: no cover - compiled
+    # dst (n*ss, W) <- the taps of image row py, transposed from the (B, H, W, c_k) chunks
+    j0 = 0
+    W = dst.shape[1]
+    for ch in chunks:
+        srow = ch[b, py]
+        for j in range(srow.shape[1]):
+            o = dst[j0 + j]
+            for x in range(W):
+                o[x] = srow[x, j]
+        j0 += srow.shape[1]
+    if zero_mean:
+        m = np.zeros(W, dtype=dst.dtype)
+        for i in range(n):
+            for x in range(W):
+                m[x] = 0.0
+            for q in range(ss):
+                o = dst[i * ss + q]
                 for x in range(W):
-                    o[x] = srow[x, j]
-            j0 += srow.shape[1]
-        if zero_mean:
-            m = np.zeros(W, dtype=out.dtype)
-            for i in range(n):
+                    m[x] += o[x]
+            for x in range(W):
+                m[x] /= ss
+            for q in range(ss):
+                o = dst[i * ss + q]
                 for x in range(W):
-                    m[x] = 0.0
-                for q in range(ss):
-                    o = orow[i * ss + q]
-                    for x in range(W):
-                        m[x] += o[x]
-                for x in range(W):
-                    m[x] /= ss
-                for q in range(ss):
-                    o = orow[i * ss + q]
-                    for x in range(W):
-                        o[x] -= m[x]
-        if delta_tap >= 0:
-            for i in range(n):
-                o = orow[i * ss + delta_tap]
-                for x in range(W):
-                    o[x] += 1.0
+                    o[x] -= m[x]
+    if delta_tap >= 0:
+        for i in range(n):
+            o = dst[i * ss + delta_tap]
+            for x in range(W):
+                o[x] += 1.0
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)

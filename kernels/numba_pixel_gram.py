@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .numba_pixel_filter import _check_cpu_float, _threads
+from .numba_pixel_filter import _check_cpu_float, _load_row, _threads
 
 __all__ = ["gram_offsets", "gram_stencil", "pixel_filter_gram", "pixel_filter_gram_rows", "pixel_filter_normal_gram"]
 
@@ -50,40 +50,6 @@ def gram_offsets(s: int) -> np.ndarray:
     out = [(0, dx) for dx in range(0, e + 1)]
     out += [(dy, dx) for dy in range(1, e + 1) for dx in range(-e, e + 1)]
     return np.asarray(out, dtype=np.int64)
-
-
-@numba.njit(nogil=True, cache=True)
-def _load_row(chunks, b, py, n, ss, zero_mean, delta_tap, dst):  # pragma: no cover - compiled
-    # dst (n*ss, W) <- the taps of image row py, transposed from the (B, H, W, c_k) chunks
-    j0 = 0
-    W = dst.shape[1]
-    for ch in chunks:
-        srow = ch[b, py]
-        for j in range(srow.shape[1]):
-            o = dst[j0 + j]
-            for x in range(W):
-                o[x] = srow[x, j]
-        j0 += srow.shape[1]
-    if zero_mean:
-        m = np.zeros(W, dtype=dst.dtype)
-        for i in range(n):
-            for x in range(W):
-                m[x] = 0.0
-            for q in range(ss):
-                o = dst[i * ss + q]
-                for x in range(W):
-                    m[x] += o[x]
-            for x in range(W):
-                m[x] /= ss
-            for q in range(ss):
-                o = dst[i * ss + q]
-                for x in range(W):
-                    o[x] -= m[x]
-    if delta_tap >= 0:
-        for i in range(n):
-            o = dst[i * ss + delta_tap]
-            for x in range(W):
-                o[x] += 1.0
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)

@@ -104,7 +104,7 @@ def dataset_settings(data_cfg: Mapping[str, Any], split: str) -> dict[str, Any]:
     if cfg["crop"] is not None and cfg["crop"] < 1:
         raise ConfigError(f"{path}.crop: must be a positive size or null, got {cfg['crop']}")
     if cfg["blur_map_tile"] is not None and cfg["blur_map_tile"] < 1:
-        raise ConfigError(f"{path}.blur_map_tile: must be a positive tile size (14 for DRAMNet) or null")
+        raise ConfigError(f"{path}.blur_map_tile: must be a positive tile size (e.g. 14) or null")
     return cfg
 
 

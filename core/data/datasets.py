@@ -18,7 +18,7 @@ library functions; the ``standard`` plugin registers them as the datasets ``stan
                ``list_file`` or ``RealBlur_J_{train,test}_list.txt`` / ``RealBlur_R_…`` in ``root``
 ``dpdd``       ``root/{train_c,val_c,test_c}/{source,target}/NAME.png`` (single-image input ``source``)
 ``lfdof``      ``root/{train_data,test_data}/{input,ground_truth}``: ``input/<scene>/*.png`` all pair
-               with ``ground_truth/<scene>.png`` (as in the NRKNet training lists); a flat
+               with ``ground_truth/<scene>.png`` (as in the LFDOF training lists); a flat
                ``input/NAME.png`` pairs with ``ground_truth/NAME.png`` (our choice for the test set)
 ``synthetic``  any folder of sharp images (recursive); the blurry image is made on the fly
 =============  =====================================================================================

@@ -284,8 +284,8 @@ class DatasetSettings:
         rot90: random multiples of 90° rotation (training).
         channels: 1 (grayscale) or 3 (RGB).
         seed: added to the run's seed for this dataset.
-        blur_map_tile: add ``blur_map`` ``(1, H/t, W/t)`` to every sample, DRAMNet's Laplacian
-            target (eq. 1, :func:`restorekit.data.laplacian_blur_map`) on ``t × t`` tiles of
+        blur_map_tile: add ``blur_map`` ``(1, H/t, W/t)`` to every sample, the tile-wise Laplacian
+            target (:func:`restorekit.data.laplacian_blur_map`) on ``t × t`` tiles of
             the final (cropped) pair; ``null``: no blur map.
     """
 

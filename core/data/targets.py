@@ -1,7 +1,7 @@
 """Training targets computed from a (sharp, blurry) pair, shared by datasets and losses.
 
-:func:`laplacian_blur_map` is DRAMNet's blur-map target (paper eq. 1; specs/dramnet.md §2.3):
-the one definition used both by the data pipeline (which puts ``blur_map`` in the batch when
+:func:`laplacian_blur_map` is the tile-wise Laplacian blur-map target (defined in its own
+docstring, the contract every user of ``blur_map`` relies on): the one definition used both by the data pipeline (which puts ``blur_map`` in the batch when
 a dataset sets ``blur_map_tile``) and by losses that recompute it.
 """
 
@@ -39,7 +39,7 @@ def laplacian(image: Tensor) -> Tensor:
 
 
 def laplacian_blur_map(sharp: Tensor, blurry: Tensor, tile: int = 14) -> Tensor:
-    """DRAMNet eq. 1: ``B_Lap(i, j) = mean_{p ∈ P_ij} |Δ I_gt(p) − Δ I_blur(p)|``, clipped to [0, 1].
+    """Tile-wise Laplacian blur map ``B_Lap(i, j) = mean_{p ∈ P_ij} |Δ I_gt(p) − Δ I_blur(p)|``, clipped to [0, 1].
 
     ``I`` is the luminance of each image, ``Δ`` the replicate-padded 4-neighbour Laplacian,
     ``P_ij`` the non-overlapping ``tile × tile`` tiles aligned to the top-left corner (a partial

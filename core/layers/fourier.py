@@ -11,7 +11,7 @@ __all__ = ["FCNAFBlock", "FourierUnit"]
 
 
 class FourierUnit(nn.Module):
-    """A per-frequency MLP on the 2-D spectrum (specs/dramnet.md §3.2, AdaRevD)::
+    """A per-frequency MLP on the 2-D spectrum (AdaRevD's FFT branch)::
 
         Z = rfft2(x)  (norm "backward");   [Re Z, Im Z] → 1×1 2c→4c → GELU → 1×1 4c→2c → [Re, Im]
         out = irfft2(Re + i·Im, s=(H, W))
@@ -43,7 +43,7 @@ class FourierUnit(nn.Module):
 
 class FCNAFBlock(NAFBlock):
     """AdaRevD's ``FCNAFBlock``: a :class:`NAFBlock` with a :class:`FourierUnit` added in each
-    residual half (specs/dramnet.md §3.2)::
+    residual half::
 
         x̂ = LN(inp);   y = inp + β ⊙ (spatial(x̂) + fft1(x̂))
         ŷ = LN(y);     out = y + γ ⊙ (fft2(ŷ) + feed_forward(ŷ))

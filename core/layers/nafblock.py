@@ -13,7 +13,7 @@ __all__ = ["NAFBlock"]
 
 
 class NAFBlock(nn.Module):
-    """NAFNet's block (official ``NAFNet_arch.py``; specs/aibnet.md §1)::
+    """NAFNet's block (official ``NAFNet_arch.py``)::
 
         x = conv3(SCA(SG(conv2(conv1(LN(inp))))));   y = inp + β ⊙ x
         out = y + γ ⊙ conv5(SG(conv4(LN(y))))

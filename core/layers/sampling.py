@@ -1,4 +1,4 @@
-"""Resolution steps of the NAFNet/AdaRevD/AIBNet U-Nets: pixel-shuffle up, strided-conv down."""
+"""Resolution steps of NAFNet-style U-Nets: pixel-shuffle up, strided-conv down."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ __all__ = ["PixelShuffleUpsample", "StridedConvDownsample"]
 class PixelShuffleUpsample(nn.Sequential):
     """``PixelShuffle(2)(Conv1×1(C → 2C, no bias))``: doubles the resolution, halves the channels.
 
-    NAFNet's ``ups.i`` (state-dict keys ``0.weight``), AdaRevD's and AIBNet's up path.
+    NAFNet's ``ups.i`` (state-dict keys ``0.weight``), and the up path of the U-Nets built on it.
 
     Shapes: ``(B, C, H, W) → (B, C/2, 2H, 2W)`` (``C`` even).
     """

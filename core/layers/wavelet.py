@@ -1,6 +1,7 @@
 """Orthonormal single-level Haar DWT/IDWT of feature maps, computed with ptwt.
 
-Band convention (specs/dramnet.md §3.2): for each 2×2 block ``[[a, b], [c, d]]``::
+Band convention (the layer's contract, whatever model uses it): for each 2×2 block
+``[[a, b], [c, d]]``::
 
     LL = (a + b + c + d) / 2      LH = (a + b − c − d) / 2
     HL = (a − b + c − d) / 2      HH = (a − b − c + d) / 2
